@@ -1,0 +1,31 @@
+/**
+ * Caption cleaning as in the classic Flickr8k "InceptionV3 + LSTM" tutorial: lowercase, strip
+ * punctuation, drop tokens that contain digits (the tutorial's `isalpha()` filter) and, optionally,
+ * one-letter tokens (its `len(w) > 1`). The tutorial's `<start>`/`<end>` tokens are NOT added here:
+ * `Vocabulary.encode` adds them, so they can never be cleaned away or counted as words.
+ *
+ * One deliberate difference: the tutorial deletes every punctuation character, which glues
+ * hyphenated compounds ("left-right arrow" -> "leftright"). Here only apostrophes are deleted
+ * ("don't" -> "dont", as in the tutorial); other punctuation separates words ("left right arrow").
+ * Any change to these rules must bump TEXT_VERSION (vocabulary.ts), because saved vocabularies
+ * and encoded datasets depend on them.
+ */
+export interface CleanCaptionOptions {
+  /** Drop tokens of one letter ("a", "s" left over from "man's"). Default false. */
+  dropSingleLetters?: boolean;
+}
+
+const APOSTROPHES = /['\u2019\u02bc`\u00b4]/gu;
+// Everything that is not a letter, a digit or a combining mark separates tokens.
+const SEPARATORS = /[^\p{L}\p{N}\p{M}]+/gu;
+const HAS_NON_LETTER = /[^\p{L}\p{M}]/u;
+
+export function cleanCaption(raw: string, opts: CleanCaptionOptions = {}): string[] {
+  const minLength = opts.dropSingleLetters ? 2 : 1;
+  return raw
+    .normalize("NFKC")
+    .toLowerCase()
+    .replace(APOSTROPHES, "")
+    .split(SEPARATORS)
+    .filter((token) => token.length >= minLength && !HAS_NON_LETTER.test(token));
+}
