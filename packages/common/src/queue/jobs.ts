@@ -1,0 +1,99 @@
+import { z } from "zod";
+import type { JobsOptions } from "bullmq";
+
+/**
+ * The job catalog: for every queue, the payload schema and the default options. Producers are typed
+ * from it at compile time, workers `safeParse` on receipt. Payloads carry ids and store keys only:
+ * job data sits in Redis in clear text and must stay small.
+ */
+const Id = z.string().regex(/^[\w.-]{1,128}$/, "ids are 1-128 of [A-Za-z0-9_.-]");
+const StoreKey = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((k) => !k.startsWith("/") && !k.split("/").includes(".."), "a store key is relative and has no '..'");
+
+export const FeaturesJob = z.object({
+  dataset: Id,
+  shardId: Id,
+  /** Store key of the shard's image list (`datasets/<name>/shards/<shardId>.json`). */
+  shardKey: StoreKey,
+});
+
+export const DecodeOptions = z.object({
+  method: z.enum(["greedy", "beam"]).default("greedy"),
+  beamWidth: z.number().int().min(1).max(20).default(3),
+  maxLength: z.number().int().min(2).max(100).optional(),
+});
+
+export const TrainingJob = z.object({
+  runId: Id,
+  dataset: Id,
+  encoderId: Id,
+  method: z.enum(["teacher-forcing", "prefix"]).default("teacher-forcing"),
+  epochs: z.number().int().min(1).max(10_000),
+  seed: z.number().int().default(1),
+  batchSize: z.number().int().min(1).max(4096).default(64),
+  learningRate: z.number().positive().max(1).default(0.001),
+  minWordCount: z.number().int().min(1).default(1),
+  maxLength: z.number().int().min(4).max(100).optional(),
+  model: z.record(z.string(), z.unknown()).default({}),
+  publishAs: Id.optional(),
+  beamWidth: z.number().int().min(1).max(20).default(3),
+});
+
+export const CaptionsJob = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("image"),
+    requestId: Id,
+    imageKey: StoreKey,
+    model: Id.default("default"),
+    decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
+  }),
+  z.object({
+    kind: z.literal("bulk-shard"),
+    batchId: Id,
+    dataset: Id,
+    shardId: Id,
+    shardKey: StoreKey,
+    model: Id.default("default"),
+    decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
+  }),
+]);
+
+export const JobCatalog = {
+  features: {
+    schema: FeaturesJob,
+    // A shard's bad images fail inside it (quarantine), so a retry only ever means infrastructure
+    // trouble: a few with backoff are enough.
+    options: {
+      attempts: 5,
+      backoff: { type: "exponential", delay: 2_000 },
+      removeOnComplete: { count: 10_000, age: 7 * 24 * 3600 },
+      removeOnFail: { count: 50_000 },
+    },
+  },
+  training: {
+    schema: TrainingJob,
+    options: {
+      attempts: 3,
+      backoff: { type: "fixed", delay: 5_000 },
+      removeOnComplete: { count: 1_000 },
+      removeOnFail: { count: 1_000 },
+    },
+  },
+  captions: {
+    schema: CaptionsJob,
+    options: {
+      attempts: 3,
+      backoff: { type: "exponential", delay: 500 },
+      removeOnComplete: { count: 20_000, age: 24 * 3600 },
+      removeOnFail: { count: 20_000 },
+    },
+  },
+} as const satisfies Record<string, { schema: z.ZodType; options: JobsOptions }>;
+
+export type QueueName = keyof typeof JobCatalog;
+export const QUEUE_NAMES = Object.keys(JobCatalog) as QueueName[];
+export type JobData<Q extends QueueName> = z.infer<(typeof JobCatalog)[Q]["schema"]>;
+export type JobInput<Q extends QueueName> = z.input<(typeof JobCatalog)[Q]["schema"]>;

@@ -1,0 +1,54 @@
+import { Queue, QueueEvents, UnrecoverableError, Worker, type Job, type WorkerOptions } from "bullmq";
+import type { Redis } from "ioredis";
+import { JobCatalog, type JobData, type JobInput, type QueueName } from "./jobs.ts";
+
+export interface QueueContext {
+  /** A producer connection (fails fast) shared by queues. */
+  connection: Redis;
+  prefix: string;
+}
+
+export type TypedQueue<Q extends QueueName> = Queue<JobInput<Q>, unknown, string>;
+
+export function createQueue<Q extends QueueName>(name: Q, ctx: QueueContext): TypedQueue<Q> {
+  return new Queue(name, {
+    connection: ctx.connection,
+    prefix: ctx.prefix,
+    defaultJobOptions: JobCatalog[name].options,
+  }) as TypedQueue<Q>;
+}
+
+export function createQueueEvents(name: QueueName, ctx: { connection: Redis; prefix: string }): QueueEvents {
+  return new QueueEvents(name, { connection: ctx.connection.duplicate(), prefix: ctx.prefix });
+}
+
+export type Processor<Q extends QueueName> = (data: JobData<Q>, job: Job, signal: AbortSignal) => Promise<unknown>;
+
+/** Validates a job's payload against the catalog; a malformed one can never succeed, so no retries. */
+export function parseJobData<Q extends QueueName>(name: Q, raw: unknown): JobData<Q> {
+  const parsed = JobCatalog[name].schema.safeParse(raw);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "(payload)"}: ${i.message}`).join("; ");
+    throw new UnrecoverableError(`malformed ${name} job: ${detail}`);
+  }
+  return parsed.data as JobData<Q>;
+}
+
+export function createWorker<Q extends QueueName>(
+  name: Q,
+  processor: Processor<Q>,
+  opts: { connection: Redis; prefix: string } & Omit<WorkerOptions, "connection" | "prefix">,
+): Worker {
+  const { connection, ...rest } = opts;
+  const worker = new Worker(
+    name,
+    async (job, _token, signal) => processor(parseJobData(name, job.data), job, signal ?? new AbortController().signal),
+    { ...rest, connection },
+  );
+  openWorkers.add(worker);
+  worker.once("closed", () => openWorkers.delete(worker));
+  return worker;
+}
+
+/** Workers not yet closed; the test suite's leak guard fails a test that leaves one open. */
+export const openWorkers = new Set<Worker>();

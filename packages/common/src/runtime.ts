@@ -1,0 +1,98 @@
+import type { Redis } from "ioredis";
+import type { z } from "zod";
+import { CommonEnv, redactEnv } from "./config/env.ts";
+import { parseEnv } from "./config/parse-env.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { enableDefaultMetrics } from "./ops/metrics.ts";
+import { startOpsServer, type Check } from "./ops/ops-server.ts";
+import { assertNoEviction, createRedis } from "./queue/redis.ts";
+import { resolveRedis } from "./queue/redis-endpoint.ts";
+import { Shutdown } from "./shutdown.ts";
+import { createStore } from "./store/index.ts";
+import type { ObjectStore } from "./store/object-store.ts";
+
+export interface Runtime<E extends CommonEnv = CommonEnv> {
+  role: string;
+  env: E;
+  log: Logger;
+  redisUrl: string;
+  /** Producer connection: fails fast. Workers create their own with `workerConnection()`. */
+  redis: Redis;
+  workerConnection(): Redis;
+  prefix: string;
+  store: ObjectStore;
+  shutdown: Shutdown;
+  /** Starts /healthz, /readyz, /metrics; returns the base URL. */
+  serveOps(liveness?: Check): Promise<string>;
+}
+
+/**
+ * Boots a role: parses its environment (failing with the variable's name), connects Redis (the
+ * configured one or the embedded one) and refuses an evicting Redis, opens the store, and wires
+ * graceful shutdown. Every process starts through here.
+ */
+export async function startRuntime<S extends z.ZodType<CommonEnv>>(
+  role: string,
+  schema: S,
+  opts: { source?: NodeJS.ProcessEnv; signals?: boolean } = {},
+): Promise<Runtime<z.infer<S>>> {
+  const env = parseEnv(schema, opts.source ?? process.env, role) as z.infer<S>;
+  const log = createLogger(role, env.CAPFLOW_LOG_LEVEL);
+  const shutdown = new Shutdown(log, env.CAPFLOW_SHUTDOWN_TIMEOUT_MS);
+  if (opts.signals !== false) shutdown.installSignalHandlers();
+  enableDefaultMetrics(role);
+
+  const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
+  if (endpoint.owned) {
+    log.info({ url: endpoint.url }, "started embedded redis-server");
+    shutdown.add("embedded redis", () => endpoint.owned!.stop());
+  }
+  const redis = createRedis(endpoint.url, "producer");
+  redis.on("error", (err) => log.warn({ err: err.message }, "redis connection error"));
+  shutdown.add("redis", async () => {
+    redis.disconnect();
+  });
+  await assertNoEviction(redis);
+
+  const store = createStore(env);
+  shutdown.add("store", () => store.close());
+  log.info({ config: redactEnv(env as Record<string, unknown>), store: store.location }, "configured");
+
+  const workerConnections: Redis[] = [];
+  shutdown.add("worker connections", async () => {
+    for (const c of workerConnections) c.disconnect();
+  });
+
+  return {
+    role,
+    env,
+    log,
+    redisUrl: endpoint.url,
+    redis,
+    prefix: env.CAPFLOW_QUEUE_PREFIX,
+    store,
+    shutdown,
+    workerConnection() {
+      const c = createRedis(endpoint.url, "worker");
+      c.on("error", (err) => log.warn({ err: err.message }, "redis worker connection error"));
+      workerConnections.push(c);
+      return c;
+    },
+    async serveOps(liveness) {
+      const { app, url } = await startOpsServer({
+        host: env.CAPFLOW_OPS_HOST,
+        port: env.CAPFLOW_OPS_PORT,
+        readiness: {
+          redis: async () => void (await redis.ping()),
+          store: () => store.ping(),
+        },
+        liveness,
+      });
+      shutdown.add("ops server", () => app.close());
+      log.info({ url }, "ops server: /healthz /readyz /metrics");
+      return url;
+    },
+  };
+}
+
+export { CommonEnv };

@@ -1,0 +1,115 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { Queue, QueueEvents } from "bullmq";
+import { Redis } from "ioredis";
+import {
+  assertNoEviction,
+  createQueue,
+  createRedis,
+  createWorker,
+  RedisPolicyError,
+  startEmbeddedRedis,
+  redisServerAvailable,
+  REDIS_INSTALL_HINT,
+} from "@capflow/common";
+import { freshPrefix, redisUrl, tempDir } from "../../../test/support/services.ts";
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe("redis policy", () => {
+  it("accepts the test Redis (noeviction)", async () => {
+    const redis = createRedis(redisUrl(), "producer");
+    cleanups.push(async () => redis.disconnect());
+    await expect(assertNoEviction(redis)).resolves.toBeUndefined();
+  });
+
+  it("refuses an allkeys-lru Redis with a message saying how to fix it", async () => {
+    const server = await startEmbeddedRedis({ dataDir: await tempDir("redis"), persistence: false });
+    cleanups.push(() => server.stop());
+    const admin = new Redis(server.url);
+    cleanups.push(async () => admin.disconnect());
+    await admin.config("SET", "maxmemory-policy", "allkeys-lru");
+    const err = await assertNoEviction(admin).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RedisPolicyError);
+    expect((err as Error).message).toMatch(/allkeys-lru/);
+    expect((err as Error).message).toMatch(/CONFIG SET maxmemory-policy noeviction/);
+  });
+
+  it("names the install command when redis-server is missing", async () => {
+    expect(redisServerAvailable("/nonexistent/redis-server")).toBe(false);
+    await expect(startEmbeddedRedis({ dataDir: await tempDir("redis"), binary: "/nonexistent/redis-server" })).rejects.toThrow(
+      REDIS_INSTALL_HINT,
+    );
+  });
+});
+
+describe("job catalog", () => {
+  it("fails a malformed payload as unrecoverable, without retries", async () => {
+    const prefix = freshPrefix();
+    const conn = createRedis(redisUrl(), "producer");
+    const workerConn = createRedis(redisUrl(), "worker");
+    const queue = createQueue("features", { connection: conn, prefix });
+    const events = new QueueEvents("features", { connection: workerConn.duplicate(), prefix });
+    await events.waitUntilReady();
+    let calls = 0;
+    const worker = createWorker(
+      "features",
+      async () => {
+        calls++;
+      },
+      { connection: workerConn, prefix },
+    );
+    cleanups.push(async () => {
+      await worker.close();
+      await events.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      conn.disconnect();
+      workerConn.disconnect();
+    });
+    // Bypass the compile-time types on purpose: this is what a buggy or hostile producer sends.
+    const raw = new Queue("features", { connection: conn, prefix });
+    cleanups.push(() => raw.close());
+    const job = await raw.add("bad", { dataset: "../escape", shardId: 42 }, { attempts: 5 });
+    const failed = new Promise<string>((resolve) =>
+      events.on("failed", ({ jobId, failedReason }) => jobId === job.id && resolve(failedReason)),
+    );
+    const reason = await failed;
+    expect(reason).toMatch(/malformed features job/);
+    expect(reason).toMatch(/dataset/);
+    expect(reason).toMatch(/shardId/);
+    const stored = await queue.getJob(job.id!);
+    expect(stored?.attemptsMade).toBe(1);
+    expect(calls).toBe(0);
+  });
+
+  it("delivers a well-formed payload, parsed, to the processor", async () => {
+    const prefix = freshPrefix();
+    const conn = createRedis(redisUrl(), "producer");
+    const workerConn = createRedis(redisUrl(), "worker");
+    const queue = createQueue("features", { connection: conn, prefix });
+    const seen: unknown[] = [];
+    const done = new Promise<void>((resolve) => {
+      const worker = createWorker(
+        "features",
+        async (data) => {
+          seen.push(data);
+          resolve();
+        },
+        { connection: workerConn, prefix },
+      );
+      cleanups.push(async () => {
+        await worker.close();
+        await queue.obliterate({ force: true });
+        await queue.close();
+        conn.disconnect();
+        workerConn.disconnect();
+      });
+    });
+    await queue.add("ok", { dataset: "emoji", shardId: "s-1", shardKey: "datasets/emoji/shards/s-1.json" });
+    await done;
+    expect(seen).toEqual([{ dataset: "emoji", shardId: "s-1", shardKey: "datasets/emoji/shards/s-1.json" }]);
+  });
+});
