@@ -1,0 +1,129 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadTf, type Tf } from "../compute/backend.ts";
+import { prefixBatch, prefixSamples, teacherBatch, type CaptionSet } from "./batches.ts";
+import { createCaptionModel, type CaptionModelConfigInput } from "./caption-model.ts";
+import { decodeWeights, encodeWeights } from "./weights-io.ts";
+
+let tf: Tf;
+beforeAll(async () => {
+  ({ tf } = await loadTf({ backend: "wasm" }));
+});
+
+const small: CaptionModelConfigInput = { vocabSize: 12, maxLength: 8, featureDim: 16, embedDim: 8, units: 16, seed: 7 };
+
+/** Three images, four captions over ids 4..11 (0 pad, 1 start, 2 end). */
+function tinySet(): CaptionSet {
+  const width = 8;
+  const rows = [
+    [1, 4, 5, 6, 2],
+    [1, 7, 8, 2],
+    [1, 9, 10, 11, 4, 2],
+    [1, 4, 8, 2],
+  ];
+  const tokens = new Int32Array(rows.length * width);
+  rows.forEach((r, i) => tokens.set(r, i * width));
+  const features = new Float32Array(3 * 16);
+  for (let i = 0; i < features.length; i++) features[i] = Math.sin(i * 1.7) * 0.8;
+  return { features, featureDim: 16, tokens, width, imageOf: Int32Array.from([0, 1, 2, 0]) };
+}
+
+describe("caption model", () => {
+  it("teacher forcing and the prefix method compute the same loss on the same captions", () => {
+    const model = createCaptionModel(tf, small);
+    const set = tinySet();
+    const all = [0, 1, 2, 3];
+    const a = model.evaluate(teacherBatch(set, all));
+    const b = model.evaluate(prefixBatch(set, prefixSamples(set, all), 8));
+    expect(a.count).toBe(b.count);
+    expect(a.loss).toBeCloseTo(b.loss, 5);
+    model.dispose();
+  });
+
+  it("the step decoder gives the padded model's next-word distribution", () => {
+    const model = createCaptionModel(tf, small);
+    const set = tinySet();
+    const feats = set.features.subarray(0, 16);
+    const greedy = model.greedyDecode(feats, 1, { maxLength: 6 });
+    // Re-score the greedy tokens with the pre-padded prefix model, one prefix at a time.
+    const emitted = greedy.tokens[0]!;
+    const endedWithEnd = emitted.length < 5; // maxLength 6 leaves room for 5 tokens
+    const seq = [1, ...emitted, ...(endedWithEnd ? [2] : [])];
+    let total = 0;
+    for (let t = 1; t < seq.length; t++) {
+      const logp = model.nextWordLogProbs(feats, [seq.slice(0, t)]);
+      const best = logp.indexOf(Math.max(...logp));
+      expect(best).toBe(seq[t]);
+      total += logp[seq[t]!]!;
+    }
+    expect(greedy.logProbs[0]).toBeCloseTo(total, 4);
+    model.dispose();
+  });
+
+  it("uses sigmoid gates and deterministic init: same seed → same weights, other seed → different", () => {
+    const a = createCaptionModel(tf, small);
+    const b = createCaptionModel(tf, small);
+    const c = createCaptionModel(tf, { ...small, seed: 8 });
+    const wa = a.getWeights();
+    expect(wa.map((w) => w.name)).toContain("lstm/recurrent_kernel");
+    wa.forEach((w, i) => expect(Array.from(w.data)).toEqual(Array.from(b.getWeights()[i]!.data)));
+    expect(Array.from(c.getWeights()[0]!.data)).not.toEqual(Array.from(wa[0]!.data));
+    [a, b, c].forEach((m) => m.dispose());
+  });
+
+  it("learns a tiny set, greedy decode reproduces its captions, beam search agrees", () => {
+    const model = createCaptionModel(tf, { ...small, dropout: 0, learningRate: 0.01 });
+    const set = tinySet();
+    const batch = teacherBatch(set, [0, 1, 2]);
+    const first = model.trainBatch(batch);
+    let last = first;
+    for (let i = 0; i < 150; i++) last = model.trainBatch(batch);
+    expect(last).toBeLessThan(first * 0.1);
+    const feats = new Float32Array(3 * 16);
+    feats.set(set.features);
+    const { tokens } = model.greedyDecode(feats, 3);
+    expect(tokens).toEqual([
+      [4, 5, 6],
+      [7, 8],
+      [9, 10, 11, 4],
+    ]);
+    const beams = model.beamSearch(set.features.subarray(16, 32), { width: 3 });
+    expect(beams[0]!.tokens).toEqual([7, 8]);
+    expect(beams.length).toBeGreaterThan(0);
+    model.dispose();
+  });
+
+  it("does not leak tensors across train, evaluate and decode", () => {
+    const model = createCaptionModel(tf, small);
+    const set = tinySet();
+    model.trainBatch(teacherBatch(set, [0, 1]));
+    const before = tf.memory().numTensors;
+    model.trainBatch(teacherBatch(set, [0, 1]));
+    model.trainBatch(prefixBatch(set, prefixSamples(set, [2]), 8));
+    model.evaluate(teacherBatch(set, [3]));
+    model.greedyDecode(set.features, 3);
+    model.beamSearch(set.features.subarray(0, 16), { width: 2, lengthPenalty: 0.7 });
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  it("round-trips weights through one binary blob + JSON specs", () => {
+    const a = createCaptionModel(tf, small);
+    const { specs, data } = encodeWeights(a.getWeights());
+    const b = createCaptionModel(tf, { ...small, seed: 99 });
+    b.setWeights(decodeWeights(JSON.parse(JSON.stringify(specs)), data));
+    b.getWeights().forEach((w, i) => expect(Array.from(w.data)).toEqual(Array.from(a.getWeights()[i]!.data)));
+    [a, b].forEach((m) => m.dispose());
+  });
+
+  it("keeps pretrained word vectors frozen", () => {
+    const emb = new Float32Array(12 * 8).map((_, i) => Math.cos(i));
+    const model = createCaptionModel(tf, { ...small, pretrainedEmbeddings: emb });
+    expect(model.getWeights().map((w) => w.name)).not.toContain("embedding/embeddings");
+    model.trainBatch(teacherBatch(tinySet(), [0, 1]));
+    model.dispose();
+  });
+
+  it("rejects a bad config naming the field", () => {
+    expect(() => createCaptionModel(tf, { ...small, vocabSize: 2 })).toThrow(/vocabSize/);
+  });
+});

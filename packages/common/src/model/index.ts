@@ -1,0 +1,16 @@
+export { CaptionModelConfig, createCaptionModel, trimmedWidth } from "./caption-model.ts";
+export type {
+  CaptionModelConfigInput,
+  CaptionModel,
+  NamedWeight,
+  OptimizerState,
+  TeacherBatch,
+  PrefixBatch,
+  TrainBatch,
+  DecodeResult,
+  BeamResult,
+} from "./caption-model.ts";
+export { teacherBatch, prefixBatch, prefixSamples, captionLength, numCaptions } from "./batches.ts";
+export type { CaptionSet, PrefixSample } from "./batches.ts";
+export { encodeWeights, decodeWeights } from "./weights-io.ts";
+export type { WeightSpec } from "./weights-io.ts";
