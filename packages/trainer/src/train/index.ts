@@ -1,0 +1,2 @@
+export { trainEpoch, evaluateLoss, teacherBatches, shuffle, rng } from "./train-epoch.ts";
+export type { TrainMethod, TrainEpochOptions, EpochResult } from "./train-epoch.ts";
