@@ -10,6 +10,7 @@ const program = new Command()
       "and serve captions. Roles talk through BullMQ queues on Redis and an object store.\n" +
       "With no CAPFLOW_REDIS_URL, capflow starts (or reuses) a private redis-server under .capflow/.",
   )
+  .configureHelp({ helpWidth: 110 })
   .showHelpAfterError("(run with --help for usage)")
   .addHelpText(
     "after",

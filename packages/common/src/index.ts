@@ -12,3 +12,7 @@ export * from "./queue/liveness.ts";
 export * from "./store/index.ts";
 export * from "./ops/metrics.ts";
 export * from "./ops/ops-server.ts";
+export * from "./features/npy.ts";
+export * from "./features/shard-format.ts";
+export * from "./text/index.ts";
+export * from "./dataset/manifest.ts";

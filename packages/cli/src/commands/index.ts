@@ -1,9 +1,11 @@
 import type { Command } from "commander";
+import { registerIngest } from "./ingest.ts";
 import { registerUp } from "./up.ts";
 import { registerWorker } from "./worker.ts";
 
 /** Every subcommand, one file each. Role code is imported lazily so `--help` stays instant. */
 export function registerCommands(program: Command): void {
   registerUp(program);
+  registerIngest(program);
   registerWorker(program);
 }

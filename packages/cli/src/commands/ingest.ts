@@ -1,0 +1,32 @@
+import { Option, type Command } from "commander";
+import { positiveInt } from "./up.ts";
+
+const FORMATS = ["flickr8k-csv", "flickr8k-token", "flickr30k", "coco", "jsonl-folder"] as const;
+
+export function registerIngest(program: Command): void {
+  program
+    .command("ingest")
+    .summary("store a dataset's images and captions and enqueue feature extraction")
+    .description(
+      "Read a dataset in the format you have, store each image once under its sha256, write the\n" +
+        "dataset manifest (image, split, captions) and enqueue one feature job per shard of images.\n" +
+        "Running it again on the same data stores and enqueues nothing new.\n\n" +
+        "Formats (detected from the files when --format is left out):\n" +
+        "  flickr8k-csv     captions.txt (image,caption; Kaggle's Flickr8k) + Images/\n" +
+        "  flickr8k-token   Flickr8k.token.txt + Flickr_8k.{train,dev,test}Images.txt + Flicker8k_Dataset/\n" +
+        "  flickr30k        results.csv (image_name| comment_number| comment) + flickr30k_images/\n" +
+        "  coco             annotations/captions_*.json + the image folders\n" +
+        "  jsonl-folder     captions.jsonl ({\"image\": ..., \"captions\": [...]}) + images",
+    )
+    .argument("<dir>", "the dataset's folder")
+    .addOption(new Option("-f, --format <format>", "dataset format").choices(FORMATS))
+    .option("-d, --dataset <name>", "name in the store (default: the folder's name)")
+    .option("--shard-size <n>", "images per feature job", positiveInt, 128)
+    .addOption(
+      new Option("--on-error <policy>", "a malformed line: skip (report it and go on) or fail").choices(["skip", "fail"]).default("skip"),
+    )
+    .action(async (dir: string, opts) => {
+      const { ingestCommand } = await import("@capflow/ingest");
+      await ingestCommand(dir, opts);
+    });
+}

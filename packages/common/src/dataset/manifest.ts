@@ -1,0 +1,35 @@
+import { createInterface } from "node:readline";
+import * as keys from "../store/keys.ts";
+import { getJson, type ObjectStore } from "../store/object-store.ts";
+
+export type Split = "train" | "val" | "test";
+
+/** One line of `datasets/<name>/manifest.jsonl`: an image stored once by content, its split and captions. */
+export interface ManifestRow {
+  id: string;
+  key: string;
+  /** The file name the dataset gave it (for reports). */
+  file: string;
+  split: Split;
+  captions: string[];
+}
+
+/** `datasets/<name>/dataset.json`: counts and the shard ids, in order. */
+export interface DatasetInfo {
+  name: string;
+  format: string;
+  images: number;
+  captions: number;
+  splits: Record<Split, number>;
+  shards: string[];
+  shardSize: number;
+}
+
+export async function* readManifest(store: ObjectStore, dataset: string): AsyncIterable<ManifestRow> {
+  const lines = createInterface({ input: await store.getStream(keys.manifest(dataset)), crlfDelay: Infinity });
+  for await (const line of lines) if (line.trim()) yield JSON.parse(line) as ManifestRow;
+}
+
+export function readDatasetInfo(store: ObjectStore, dataset: string): Promise<DatasetInfo> {
+  return getJson<DatasetInfo>(store, keys.datasetInfo(dataset));
+}

@@ -1,0 +1,57 @@
+import type { ObjectStore } from "../store/object-store.ts";
+import { getJson } from "../store/object-store.ts";
+import * as keys from "../store/keys.ts";
+import { decodeNpy, type NpyDtype } from "./npy.ts";
+
+/** A shard's image list, written by ingest: what a `features` job works on. */
+export interface ShardList {
+  dataset: string;
+  shardId: string;
+  images: Array<{ id: string; key: string }>;
+}
+
+export type FailureReason = "empty" | "format" | "decode" | "too_large" | "timeout" | "invalid" | "missing" | "non_finite";
+export interface ShardFailure {
+  id: string;
+  reason: FailureReason;
+  message: string;
+}
+
+/** A shard's output index, written last by the feature worker (its commit marker). */
+export interface ShardIndex {
+  encoderId: string;
+  dataset: string;
+  shardId: string;
+  dtype: NpyDtype;
+  dim: number;
+  /** Image ids in row order of the matrix. */
+  ids: string[];
+  /** Quarantine: images that yield no vector, with a reason code. */
+  failures: ShardFailure[];
+}
+
+export async function readShardIndex(store: ObjectStore, encoderId: string, dataset: string, shardId: string): Promise<ShardIndex> {
+  return getJson<ShardIndex>(store, keys.featureIndex(encoderId, dataset, shardId));
+}
+
+/** Reads a committed shard: its index and its vectors (rows in index order). */
+export async function readShardFeatures(
+  store: ObjectStore,
+  encoderId: string,
+  dataset: string,
+  shardId: string,
+): Promise<{ index: ShardIndex; vectors: Float32Array }> {
+  const index = await readShardIndex(store, encoderId, dataset, shardId);
+  const { data, rows, cols } = decodeNpy(await store.get(keys.featureMatrix(encoderId, dataset, shardId)));
+  if (rows !== index.ids.length || cols !== index.dim) {
+    throw new Error(`shard ${shardId}: matrix is ${rows}x${cols}, index says ${index.ids.length}x${index.dim}`);
+  }
+  return { index, vectors: data };
+}
+
+/** Every committed shard of a dataset for an encoder. */
+export async function* listShardIndexes(store: ObjectStore, encoderId: string, dataset: string): AsyncIterable<ShardIndex> {
+  for await (const { key } of store.list(keys.featurePrefix(encoderId, dataset))) {
+    if (key.endsWith(".json")) yield await getJson<ShardIndex>(store, key);
+  }
+}

@@ -1,0 +1,19 @@
+import os from "node:os";
+import { z } from "zod";
+import { CommonEnv, envInt } from "@capflow/common";
+
+export const FeatureEnv = CommonEnv.extend({
+  CAPFLOW_FEATURE_RUNTIME: z.enum(["onnx", "tfjs"]).default("onnx"),
+  CAPFLOW_FEATURE_BATCH: envInt(1, 256).default(8),
+  CAPFLOW_FEATURE_THREADS: envInt(1, 256).default(Math.max(1, os.availableParallelism())),
+  CAPFLOW_FEATURE_CONCURRENCY: envInt(1, 64).default(1),
+  CAPFLOW_FEATURE_DTYPE: z.enum(["float32", "float16"]).default("float32"),
+  CAPFLOW_FEATURE_EXECUTION_PROVIDERS: z
+    .string()
+    .default("cpu")
+    .transform((s) => s.split(",").map((p) => p.trim()).filter(Boolean)),
+  CAPFLOW_MAX_IMAGE_PIXELS: envInt(1).default(50_000_000),
+  CAPFLOW_ENCODER_CACHE: z.string().optional(),
+  CAPFLOW_LIVENESS_STALE_SECONDS: envInt(10).default(600),
+});
+export type FeatureEnv = z.infer<typeof FeatureEnv>;

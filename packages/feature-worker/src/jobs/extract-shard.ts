@@ -1,0 +1,100 @@
+import { getJson, NotFoundError, type ObjectStore, type ShardFailure, type ShardList } from "@capflow/common";
+import type { Encoder } from "../encoder/index.ts";
+import { PIXELS_PER_IMAGE } from "../encoder/index.ts";
+import { preprocessImage } from "../preprocess/decode-image.ts";
+
+export type { ShardFailure, ShardList };
+export type FailureReason = ShardFailure["reason"];
+
+export interface ExtractOptions {
+  batchSize: number;
+  maxPixels: number;
+  signal?: AbortSignal;
+  onBatch?: (info: { n: number; seconds: number; done: number; total: number }) => void;
+  onImage?: (status: "ok" | FailureReason) => void;
+}
+
+type Prepared = { ids: string[]; pixels: Float32Array; failures: ShardFailure[] };
+
+/**
+ * Turns one shard into vectors. Decoding the next batch overlaps inference on the current one (sharp
+ * works on libuv's pool, ONNX Runtime on its own threads). A bad image fails alone into `failures`;
+ * an infrastructure error (store unreachable) throws so the job is retried.
+ */
+export async function extractShard(
+  store: ObjectStore,
+  encoder: Encoder,
+  shard: ShardList,
+  opts: ExtractOptions,
+): Promise<{ ids: string[]; vectors: Float32Array; failures: ShardFailure[] }> {
+  const batches: ShardList["images"][] = [];
+  for (let i = 0; i < shard.images.length; i += opts.batchSize) batches.push(shard.images.slice(i, i + opts.batchSize));
+
+  const ids: string[] = [];
+  const failures: ShardFailure[] = [];
+  const chunks: Float32Array[] = [];
+  let done = 0;
+  let next = batches.length > 0 ? prepare(store, batches[0]!, opts) : undefined;
+  for (let b = 0; b < batches.length; b++) {
+    opts.signal?.throwIfAborted();
+    const current = await next!;
+    next = b + 1 < batches.length ? prepare(store, batches[b + 1]!, opts) : undefined;
+    failures.push(...current.failures);
+    if (current.ids.length > 0) {
+      const started = performance.now();
+      const out = await encoder.encode(current.pixels, current.ids.length);
+      const seconds = (performance.now() - started) / 1000;
+      current.ids.forEach((id, row) => {
+        const vector = out.subarray(row * encoder.dim, (row + 1) * encoder.dim);
+        if (vector.every(Number.isFinite)) {
+          ids.push(id);
+          chunks.push(vector.slice());
+          opts.onImage?.("ok");
+        } else {
+          failures.push({ id, reason: "non_finite", message: "encoder produced a non-finite value" });
+          opts.onImage?.("non_finite");
+        }
+      });
+      done += batches[b]!.length;
+      opts.onBatch?.({ n: current.ids.length, seconds, done, total: shard.images.length });
+    } else {
+      done += batches[b]!.length;
+    }
+  }
+  // Catch a rejected look-ahead so an abort mid-shard does not leave an unhandled rejection.
+  await next?.catch(() => undefined);
+  const vectors = new Float32Array(ids.length * encoder.dim);
+  chunks.forEach((v, i) => vectors.set(v, i * encoder.dim));
+  return { ids, vectors, failures };
+}
+
+async function prepare(store: ObjectStore, images: ShardList["images"], opts: ExtractOptions): Promise<Prepared> {
+  const results = await Promise.all(
+    images.map(async ({ id, key }) => {
+      let bytes: Buffer;
+      try {
+        bytes = await store.get(key);
+      } catch (err) {
+        if (err instanceof NotFoundError) return { id, ok: false as const, reason: "missing" as const, message: `${key} not in store` };
+        throw err;
+      }
+      const result = await preprocessImage(bytes, { limitInputPixels: opts.maxPixels });
+      return result.ok ? { id, ok: true as const, pixels: result.pixels } : { id, ...result };
+    }),
+  );
+  const ok = results.filter((r) => r.ok);
+  const pixels = new Float32Array(ok.length * PIXELS_PER_IMAGE);
+  ok.forEach((r, i) => pixels.set(r.pixels, i * PIXELS_PER_IMAGE));
+  const failures: ShardFailure[] = [];
+  for (const r of results) {
+    if (!r.ok) {
+      failures.push({ id: r.id, reason: r.reason, message: r.message });
+      opts.onImage?.(r.reason);
+    }
+  }
+  return { ids: ok.map((r) => r.id), pixels, failures };
+}
+
+export async function readShardList(store: ObjectStore, key: string): Promise<ShardList> {
+  return getJson<ShardList>(store, key);
+}

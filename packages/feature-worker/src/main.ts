@@ -1,0 +1,40 @@
+import { createQueue, setBuildInfo, startRuntime, workerLiveness } from "@capflow/common";
+import { load } from "./encoder/index.ts";
+import { FeatureEnv } from "./env.ts";
+import { announceEncoder, createFeatureWorker } from "./jobs/extract-features.ts";
+
+/** `capflow worker features`: one process, one encoder, one BullMQ worker. */
+export async function main(): Promise<void> {
+  const rt = await startRuntime("feature-worker", FeatureEnv);
+  const { env, log } = rt;
+  const encoder = await load({
+    runtime: env.CAPFLOW_FEATURE_RUNTIME,
+    threads: env.CAPFLOW_FEATURE_THREADS,
+    cacheDir: env.CAPFLOW_ENCODER_CACHE,
+    executionProviders: env.CAPFLOW_FEATURE_RUNTIME === "onnx" ? env.CAPFLOW_FEATURE_EXECUTION_PROVIDERS : undefined,
+    logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
+  });
+  rt.shutdown.add("encoder", () => encoder.dispose());
+  setBuildInfo({ runtime: encoder.runtime, backend: encoder.backend, encoder: encoder.id });
+  log.info({ encoder: encoder.id, backend: encoder.backend }, "encoder loaded");
+  await announceEncoder(rt.store, encoder);
+
+  const worker = createFeatureWorker({
+    store: rt.store,
+    encoder,
+    connection: rt.workerConnection(),
+    prefix: rt.prefix,
+    log,
+    batchSize: env.CAPFLOW_FEATURE_BATCH,
+    concurrency: env.CAPFLOW_FEATURE_CONCURRENCY,
+    dtype: env.CAPFLOW_FEATURE_DTYPE,
+    maxPixels: env.CAPFLOW_MAX_IMAGE_PIXELS,
+  });
+  worker.on("error", (err) => log.error({ err }, "worker error"));
+  worker.on("failed", (job, err) => log.warn({ jobId: job?.id, err: err.message }, "job failed"));
+  rt.shutdown.add("worker", () => worker.close());
+  const queue = createQueue("features", { connection: rt.redis, prefix: rt.prefix });
+  rt.shutdown.add("queue", () => queue.close());
+  const liveness = workerLiveness(worker, queue, env.CAPFLOW_LIVENESS_STALE_SECONDS * 1000);
+  await rt.serveOps(() => liveness.check());
+}
