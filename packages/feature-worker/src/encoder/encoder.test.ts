@@ -36,8 +36,21 @@ async function sampleImages(n: number): Promise<{ name: string; png: Buffer }[]>
     }
   }
   for (let i = out.length; i < n; i++) {
-    const png = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: (i * 83) % 256, g: (i * 151) % 256, b: (i * 47) % 256 } } })
-      .composite([{ input: Buffer.from(`<svg width="320" height="240"><circle cx="${80 + i * 30}" cy="120" r="${40 + i * 10}" fill="#${(0x123456 * (i + 1)).toString(16).slice(-6).padStart(6, "0")}"/></svg>`) }])
+    const png = await sharp({
+      create: {
+        width: 320,
+        height: 240,
+        channels: 3,
+        background: { r: (i * 83) % 256, g: (i * 151) % 256, b: (i * 47) % 256 },
+      },
+    })
+      .composite([
+        {
+          input: Buffer.from(
+            `<svg width="320" height="240"><circle cx="${80 + i * 30}" cy="120" r="${40 + i * 10}" fill="#${(0x123456 * (i + 1)).toString(16).slice(-6).padStart(6, "0")}"/></svg>`,
+          ),
+        },
+      ])
       .png()
       .toBuffer();
     out.push({ name: `synthetic-${i}`, png });
@@ -117,7 +130,9 @@ describe("InceptionV3 encoder (nsfwjs weights)", () => {
     const diff = maxAbsDiff(a, b);
     let maxAbs = 0;
     for (const v of b) maxAbs = Math.max(maxAbs, Math.abs(v));
-    console.log(`ONNX vs tfjs on ${names.join(", ")}: max abs diff ${diff.toExponential(3)} (max |feature| ${maxAbs.toFixed(3)})`);
+    console.log(
+      `ONNX vs tfjs on ${names.join(", ")}: max abs diff ${diff.toExponential(3)} (max |feature| ${maxAbs.toFixed(3)})`,
+    );
     expect(diff).toBeLessThan(1e-3);
     // distinct images give distinct features
     expect(maxAbsDiff(a.subarray(0, 2048), a.subarray(2048, 4096))).toBeGreaterThan(1e-2);
@@ -135,7 +150,9 @@ describe("InceptionV3 encoder (nsfwjs weights)", () => {
     const again = await load({ runtime: "onnx", cacheDir, logger, threads: 1 });
     try {
       expect(messages).not.toContain("onnx conversion checked against tfjs");
-      expect(maxAbsDiff(await again.encode(batch, names.length), await onnx.encode(batch, names.length))).toBeLessThan(1e-4);
+      expect(
+        maxAbsDiff(await again.encode(batch, names.length), await onnx.encode(batch, names.length)),
+      ).toBeLessThan(1e-4);
     } finally {
       await again.dispose();
     }
@@ -144,7 +161,9 @@ describe("InceptionV3 encoder (nsfwjs weights)", () => {
   it("rejects bad configs and bad batches", async () => {
     await expect(load({ runtime: "pytorch" as never })).rejects.toThrow(/onnx, tfjs/);
     await expect(load({ runtime: "onnx", threads: 0 })).rejects.toThrow(/positive integer/);
-    await expect(load({ runtime: "onnx", executionProviders: ["rocm"] })).rejects.toThrow(/cpu, cuda, tensorrt/);
+    await expect(load({ runtime: "onnx", executionProviders: ["rocm"] })).rejects.toThrow(
+      /cpu, cuda, tensorrt/,
+    );
     await expect(onnx.encode(new Float32Array(10), 1)).rejects.toThrow(/299/);
     await expect(tfjs.encode(batch, names.length + 1)).rejects.toThrow(/299/);
   });

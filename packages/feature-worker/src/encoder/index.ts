@@ -9,20 +9,29 @@ export { encoderId, CUT_LAYER, FEATURE_DIM } from "./nsfwjs-inception.ts";
 export { AGREEMENT_TOLERANCE, convertNsfwjsInception, defaultCacheDir } from "./onnx-encoder.ts";
 
 function validate(config: EncoderConfig): void {
-  if (config === null || typeof config !== "object") throw new TypeError(`encoder config must be an object { runtime: ${ENCODER_RUNTIMES.join(" | ")} }`);
+  if (config === null || typeof config !== "object")
+    throw new TypeError(`encoder config must be an object { runtime: ${ENCODER_RUNTIMES.join(" | ")} }`);
   if (!(ENCODER_RUNTIMES as readonly unknown[]).includes(config.runtime)) {
-    throw new Error(`encoder runtime '${String(config.runtime)}' is not one of: ${ENCODER_RUNTIMES.join(", ")}`);
+    throw new Error(
+      `encoder runtime '${String(config.runtime)}' is not one of: ${ENCODER_RUNTIMES.join(", ")}`,
+    );
   }
   if (config.threads !== undefined && !(Number.isInteger(config.threads) && config.threads >= 1)) {
-    throw new Error(`encoder threads must be a positive integer (or unset for the number of cores), got ${String(config.threads)}`);
+    throw new Error(
+      `encoder threads must be a positive integer (or unset for the number of cores), got ${String(config.threads)}`,
+    );
   }
   if (config.executionProviders !== undefined) {
     if (!Array.isArray(config.executionProviders) || config.executionProviders.length === 0) {
-      throw new Error(`encoder executionProviders must be a non-empty array of: ${EXECUTION_PROVIDERS.join(", ")}`);
+      throw new Error(
+        `encoder executionProviders must be a non-empty array of: ${EXECUTION_PROVIDERS.join(", ")}`,
+      );
     }
     for (const ep of config.executionProviders) {
       if (!(EXECUTION_PROVIDERS as readonly string[]).includes(ep)) {
-        throw new Error(`encoder execution provider '${String(ep)}' is not one of: ${EXECUTION_PROVIDERS.join(", ")}`);
+        throw new Error(
+          `encoder execution provider '${String(ep)}' is not one of: ${EXECUTION_PROVIDERS.join(", ")}`,
+        );
       }
     }
     if (config.runtime !== "onnx") throw new Error("encoder executionProviders apply only to runtime 'onnx'");

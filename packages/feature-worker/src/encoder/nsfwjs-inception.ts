@@ -84,14 +84,19 @@ export function encoderId(): string {
 
 /** The Keras layer configs, in topological (file) order. */
 export function kerasLayers(a: NsfwjsInceptionArtifacts = readNsfwjsInception()): KerasLayer[] {
-  const topo = a.modelTopology as { model_config?: { config: { layers: KerasLayer[] } }; config?: { layers: KerasLayer[] } };
+  const topo = a.modelTopology as {
+    model_config?: { config: { layers: KerasLayer[] } };
+    config?: { layers: KerasLayer[] };
+  };
   const layers = topo.model_config?.config.layers ?? topo.config?.layers;
   if (!layers) throw new Error("model topology has no layers");
   return layers;
 }
 
 /** Dequantised weights (value = q * scale + min, as tfjs does on load), keyed `<layer>/<weight>`. */
-export function dequantisedWeights(a: NsfwjsInceptionArtifacts = readNsfwjsInception()): Map<string, { shape: number[]; data: Float32Array }> {
+export function dequantisedWeights(
+  a: NsfwjsInceptionArtifacts = readNsfwjsInception(),
+): Map<string, { shape: number[]; data: Float32Array }> {
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   const bytes = new Uint8Array(a.weightData);
   let off = 0;
@@ -118,7 +123,9 @@ export function dequantisedWeights(a: NsfwjsInceptionArtifacts = readNsfwjsIncep
 }
 
 /** Loads the full tfjs layers model (tfjs dequantises on load). */
-export async function loadNsfwjsInceptionLayersModel(a: NsfwjsInceptionArtifacts = readNsfwjsInception()): Promise<tf.LayersModel> {
+export async function loadNsfwjsInceptionLayersModel(
+  a: NsfwjsInceptionArtifacts = readNsfwjsInception(),
+): Promise<tf.LayersModel> {
   return tf.loadLayersModel(
     tf.io.fromMemory({
       modelTopology: a.modelTopology,
@@ -129,7 +136,9 @@ export async function loadNsfwjsInceptionLayersModel(a: NsfwjsInceptionArtifacts
 }
 
 /** The model cut at `flatten_1`: NHWC [N,299,299,3] → [N,2048]. */
-export async function loadNsfwjsInceptionFeatureModel(a?: NsfwjsInceptionArtifacts): Promise<{ model: tf.LayersModel; full: tf.LayersModel }> {
+export async function loadNsfwjsInceptionFeatureModel(
+  a?: NsfwjsInceptionArtifacts,
+): Promise<{ model: tf.LayersModel; full: tf.LayersModel }> {
   const full = await loadNsfwjsInceptionLayersModel(a);
   const cut = full.getLayer(CUT_LAYER);
   const model = tf.model({ inputs: full.inputs, outputs: cut.output as tf.SymbolicTensor });

@@ -34,7 +34,11 @@ export function convertNsfwjsInception(): { bytes: Uint8Array; id: string; nodeC
     inputName: INPUT,
     outputName: OUTPUT,
     graphName: a.encoderId,
-    metadata: { encoder_id: a.encoderId, weights_sha256: a.weightsSha256, source: "nsfwjs@4.4.0 inception_v3" },
+    metadata: {
+      encoder_id: a.encoderId,
+      weights_sha256: a.weightsSha256,
+      source: "nsfwjs@4.4.0 inception_v3",
+    },
   });
   return { bytes: r.bytes, id: a.encoderId, nodeCount: r.nodeCount };
 }
@@ -53,12 +57,17 @@ async function createSession(
     executionProviders: eps,
   });
   const create = (eps: string[]): Promise<ort.InferenceSession> =>
-    typeof model === "string" ? ort.InferenceSession.create(model, opts(eps)) : ort.InferenceSession.create(model, opts(eps));
+    typeof model === "string"
+      ? ort.InferenceSession.create(model, opts(eps))
+      : ort.InferenceSession.create(model, opts(eps));
   try {
     return { session: await create(providers), providers };
   } catch (err) {
     if (providers.length === 1 && providers[0] === "cpu") throw err;
-    log.warn("onnxruntime execution providers failed to load; falling back to cpu", { requested: providers, error: String(err) });
+    log.warn("onnxruntime execution providers failed to load; falling back to cpu", {
+      requested: providers,
+      error: String(err),
+    });
     return { session: await create(["cpu"]), providers: ["cpu"] };
   }
 }
@@ -70,7 +79,8 @@ async function run(session: ort.InferenceSession, batch: Float32Array, n: number
   if (!t) throw new Error(`onnx output ${OUTPUT} missing`);
   try {
     const data = t.data;
-    if (!(data instanceof Float32Array) || data.length !== n * 2048) throw new Error(`onnx output has ${String(t.dims)} ${t.type}`);
+    if (!(data instanceof Float32Array) || data.length !== n * 2048)
+      throw new Error(`onnx output has ${String(t.dims)} ${t.type}`);
     return data.slice(); // own the memory
   } finally {
     t.dispose();
@@ -99,9 +109,17 @@ async function convertAndCache(file: string, threads: number, log: EncoderLogger
     await tfjs.dispose();
   }
   const diff = maxAbsDiff(onnxOut, tfOut);
-  log.info("onnx conversion checked against tfjs", { encoder: id, nodes: nodeCount, bytes: bytes.length, maxAbsDiff: diff, backend: tfjs.backend });
+  log.info("onnx conversion checked against tfjs", {
+    encoder: id,
+    nodes: nodeCount,
+    bytes: bytes.length,
+    maxAbsDiff: diff,
+    backend: tfjs.backend,
+  });
   if (!(diff <= AGREEMENT_TOLERANCE)) {
-    throw new Error(`ONNX conversion of ${id} disagrees with tfjs: max abs diff ${diff} > ${AGREEMENT_TOLERANCE}`);
+    throw new Error(
+      `ONNX conversion of ${id} disagrees with tfjs: max abs diff ${diff} > ${AGREEMENT_TOLERANCE}`,
+    );
   }
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;

@@ -62,9 +62,18 @@ function buildSchema(): { ModelProto: protobuf.Type } {
     .add(field("dim_value", 1, "int64"))
     .add(field("dim_param", 2, "string"))
     .add(field("denotation", 3, "string"));
-  onnx.add(new protobuf.Type("TensorShapeProto").add(dimension).add(field("dim", 1, "Dimension", "repeated")));
-  const tensorType = new protobuf.Type("Tensor").add(field("elem_type", 1, "int32")).add(field("shape", 2, "TensorShapeProto"));
-  onnx.add(new protobuf.Type("TypeProto").add(tensorType).add(field("tensor_type", 1, "Tensor")).add(field("denotation", 6, "string")));
+  onnx.add(
+    new protobuf.Type("TensorShapeProto").add(dimension).add(field("dim", 1, "Dimension", "repeated")),
+  );
+  const tensorType = new protobuf.Type("Tensor")
+    .add(field("elem_type", 1, "int32"))
+    .add(field("shape", 2, "TensorShapeProto"));
+  onnx.add(
+    new protobuf.Type("TypeProto")
+      .add(tensorType)
+      .add(field("tensor_type", 1, "Tensor"))
+      .add(field("denotation", 6, "string")),
+  );
   onnx.add(
     new protobuf.Type("ValueInfoProto")
       .add(field("name", 1, "string"))
@@ -81,8 +90,16 @@ function buildSchema(): { ModelProto: protobuf.Type } {
       .add(field("output", 12, "ValueInfoProto", "repeated"))
       .add(field("value_info", 13, "ValueInfoProto", "repeated")),
   );
-  onnx.add(new protobuf.Type("OperatorSetIdProto").add(field("domain", 1, "string")).add(field("version", 2, "int64")));
-  onnx.add(new protobuf.Type("StringStringEntryProto").add(field("key", 1, "string")).add(field("value", 2, "string")));
+  onnx.add(
+    new protobuf.Type("OperatorSetIdProto")
+      .add(field("domain", 1, "string"))
+      .add(field("version", 2, "int64")),
+  );
+  onnx.add(
+    new protobuf.Type("StringStringEntryProto")
+      .add(field("key", 1, "string"))
+      .add(field("value", 2, "string")),
+  );
   onnx.add(
     new protobuf.Type("ModelProto")
       .add(field("ir_version", 1, "int64"))
@@ -170,7 +187,8 @@ const flt = (name: string, v: number): AttrMsg => ({ name, type: AttributeType.F
 
 function pair(v: unknown, what: string): [number, number] {
   if (typeof v === "number") return [v, v];
-  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === "number")) return [v[0] as number, v[1] as number];
+  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === "number"))
+    return [v[0] as number, v[1] as number];
   throw new Error(`bad ${what}: ${JSON.stringify(v)}`);
 }
 
@@ -185,7 +203,11 @@ function pads2d(
 ): { pads: number[]; outH: number; outW: number } {
   const ek = [(k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1] as const;
   if (padding === "valid") {
-    return { pads: [0, 0, 0, 0], outH: Math.floor((inH - ek[0]) / s[0]) + 1, outW: Math.floor((inW - ek[1]) / s[1]) + 1 };
+    return {
+      pads: [0, 0, 0, 0],
+      outH: Math.floor((inH - ek[0]) / s[0]) + 1,
+      outW: Math.floor((inW - ek[1]) / s[1]) + 1,
+    };
   }
   if (padding === "same") {
     const outH = Math.ceil(inH / s[0]);
@@ -193,7 +215,11 @@ function pads2d(
     const th = Math.max((outH - 1) * s[0] + ek[0] - inH, 0);
     const tw = Math.max((outW - 1) * s[1] + ek[1] - inW, 0);
     // TF puts the odd pixel at the end (bottom/right).
-    return { pads: [Math.floor(th / 2), Math.floor(tw / 2), th - Math.floor(th / 2), tw - Math.floor(tw / 2)], outH, outW };
+    return {
+      pads: [Math.floor(th / 2), Math.floor(tw / 2), th - Math.floor(th / 2), tw - Math.floor(tw / 2)],
+      outH,
+      outW,
+    };
   }
   throw new Error(`unsupported padding '${padding}' (valid, same)`);
 }
@@ -201,7 +227,8 @@ function pads2d(
 function inboundNames(layer: KerasLayer): string[] {
   const nodes = layer.inbound_nodes;
   if (nodes.length === 0) return [];
-  if (nodes.length !== 1) throw new Error(`layer ${layer.name}: shared layers (${nodes.length} inbound nodes) are not supported`);
+  if (nodes.length !== 1)
+    throw new Error(`layer ${layer.name}: shared layers (${nodes.length} inbound nodes) are not supported`);
   const node = nodes[0];
   if (!Array.isArray(node)) throw new Error(`layer ${layer.name}: unsupported inbound_nodes format`);
   return node.map((entry: unknown) => {
@@ -219,7 +246,11 @@ function f32bytes(a: Float32Array): Uint8Array {
  * Converts a Keras functional model (layer configs in topological order + named weights
  * `<layer>/<kernel|bias|gamma|beta|moving_mean|moving_variance>`) to ONNX bytes.
  */
-export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: ConvertOptions): ConvertResult {
+export function kerasToOnnx(
+  layers: KerasLayer[],
+  weights: NamedWeights,
+  opts: ConvertOptions,
+): ConvertResult {
   const inputName = opts.inputName ?? "input";
   const outputName = opts.outputName ?? "features";
   const opset = opts.opset ?? 13;
@@ -230,7 +261,8 @@ export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: C
   const shapeOf = new Map<string, Shape>(); // onnx tensor name → shape
   const consumers = new Map<string, number>();
   const byName = new Map(layers.map((l) => [l.name, l]));
-  for (const l of layers) for (const src of inboundNames(l)) consumers.set(src, (consumers.get(src) ?? 0) + 1);
+  for (const l of layers)
+    for (const src of inboundNames(l)) consumers.set(src, (consumers.get(src) ?? 0) + 1);
   if (!byName.has(opts.cutLayer)) throw new Error(`cut layer '${opts.cutLayer}' not in model`);
 
   const w = (name: string): { shape: number[]; data: Float32Array } => {
@@ -242,7 +274,13 @@ export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: C
     inits.push({ name, dims, data_type: DataType.FLOAT, raw_data: f32bytes(data) });
     return name;
   };
-  const addNode = (op: string, name: string, input: string[], output: string[], attribute: AttrMsg[] = []): void => {
+  const addNode = (
+    op: string,
+    name: string,
+    input: string[],
+    output: string[],
+    attribute: AttrMsg[] = [],
+  ): void => {
     nodes.push({ name, op_type: op, input, output, attribute });
   };
   const src = (layer: KerasLayer, i = 0): { t: string; s: Shape } => {
@@ -250,7 +288,8 @@ export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: C
     const n = names[i];
     if (n === undefined) throw new Error(`layer ${layer.name}: missing input ${i}`);
     const t = tensorOf.get(n);
-    if (t === undefined) throw new Error(`layer ${layer.name}: input ${n} not converted yet (config not topologically sorted?)`);
+    if (t === undefined)
+      throw new Error(`layer ${layer.name}: input ${n} not converted yet (config not topologically sorted?)`);
     const s = shapeOf.get(t);
     if (!s) throw new Error(`no shape for ${t}`);
     return { t, s };
@@ -274,7 +313,9 @@ export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: C
         addNode("Softmax", `${layer}/Softmax`, [input], [out], [int("axis", -1)]);
         return out;
       default:
-        throw new Error(`layer ${layer}: unsupported activation '${act}' (linear, relu, sigmoid, tanh, softmax)`);
+        throw new Error(
+          `layer ${layer}: unsupported activation '${act}' (linear, relu, sigmoid, tanh, softmax)`,
+        );
     }
   };
   /** The BatchNormalization layer that can be folded into `conv` (its only consumer), if any. */
@@ -294,7 +335,8 @@ export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: C
     const variance = w(`${bn.name}/moving_variance`).data;
     const gamma = bn.config.scale === false ? undefined : w(`${bn.name}/gamma`).data;
     const beta = bn.config.center === false ? undefined : w(`${bn.name}/beta`).data;
-    if (mean.length !== channels) throw new Error(`BN ${bn.name}: ${mean.length} channels, expected ${channels}`);
+    if (mean.length !== channels)
+      throw new Error(`BN ${bn.name}: ${mean.length} channels, expected ${channels}`);
     const scale = new Float64Array(channels);
     const shift = new Float64Array(channels);
     for (let c = 0; c < channels; c++) {
@@ -311,13 +353,15 @@ export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: C
     const name = layer.name;
     const cfg = layer.config;
     const fmt = cfg.data_format;
-    if (fmt !== undefined && fmt !== "channels_last") throw new Error(`layer ${name}: data_format ${String(fmt)} unsupported`);
+    if (fmt !== undefined && fmt !== "channels_last")
+      throw new Error(`layer ${name}: data_format ${String(fmt)} unsupported`);
     switch (layer.class_name) {
       case "InputLayer": {
         const shape = (cfg.batch_input_shape ?? cfg.batchInputShape) as (number | null)[] | undefined;
         if (!shape || shape.length !== 4) throw new Error(`input ${name}: need a 4-D batch_input_shape`);
         const [, h, wd, c] = shape;
-        if (typeof h !== "number" || typeof wd !== "number" || typeof c !== "number") throw new Error(`input ${name}: H, W, C must be static`);
+        if (typeof h !== "number" || typeof wd !== "number" || typeof c !== "number")
+          throw new Error(`input ${name}: H, W, C must be static`);
         const t = `${name}/nchw`;
         addNode("Transpose", `${name}/to_nchw`, [inputName], [t], [ints("perm", [0, 3, 1, 2])]);
         tensorOf.set(name, t);
@@ -332,7 +376,8 @@ export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: C
         const dl = pair(cfg.dilation_rate ?? [1, 1], "dilation_rate");
         const kern = w(`${name}/kernel`); // [kh, kw, cin, cout]
         const [kh, kw, cin, cout] = kern.shape as [number, number, number, number];
-        if (kh !== k[0] || kw !== k[1] || cin !== ins.c) throw new Error(`conv ${name}: kernel ${kern.shape} vs input channels ${ins.c}`);
+        if (kh !== k[0] || kw !== k[1] || cin !== ins.c)
+          throw new Error(`conv ${name}: kernel ${kern.shape} vs input channels ${ins.c}`);
         const bias = cfg.use_bias ? w(`${name}/bias`).data : undefined;
         const bn = foldableBn(layer);
         const aff = bn ? bnAffine(bn, cout) : undefined;
@@ -342,25 +387,33 @@ export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: C
           const sc = aff ? aff.scale[o]! : 1;
           for (let i = 0; i < cin; i++)
             for (let y = 0; y < kh; y++)
-              for (let xx = 0; xx < kw; xx++) W[((o * cin + i) * kh + y) * kw + xx] = kern.data[((y * kw + xx) * cin + i) * cout + o]! * sc;
+              for (let xx = 0; xx < kw; xx++)
+                W[((o * cin + i) * kh + y) * kw + xx] = kern.data[((y * kw + xx) * cin + i) * cout + o]! * sc;
         }
         let B: Float32Array | undefined;
         if (bias || aff) {
           B = new Float32Array(cout);
-          for (let o = 0; o < cout; o++) B[o] = (bias ? bias[o]! : 0) * (aff ? aff.scale[o]! : 1) + (aff ? aff.shift[o]! : 0);
+          for (let o = 0; o < cout; o++)
+            B[o] = (bias ? bias[o]! : 0) * (aff ? aff.scale[o]! : 1) + (aff ? aff.shift[o]! : 0);
         }
         const { pads, outH, outW } = pads2d(String(cfg.padding), ins.h, ins.w, k, st, dl);
         const inputs = [x, addInit(`${name}/W`, [cout, cin, kh, kw], W)];
         if (B) inputs.push(addInit(`${name}/B`, [cout], B));
         const outLayer = bn ?? layer;
         const convOut = `${outLayer.name}`;
-        addNode("Conv", `${name}/Conv`, inputs, [convOut], [
-          ints("kernel_shape", [kh, kw]),
-          ints("strides", st),
-          ints("dilations", dl),
-          ints("pads", pads),
-          int("group", 1),
-        ]);
+        addNode(
+          "Conv",
+          `${name}/Conv`,
+          inputs,
+          [convOut],
+          [
+            ints("kernel_shape", [kh, kw]),
+            ints("strides", st),
+            ints("dilations", dl),
+            ints("pads", pads),
+            int("group", 1),
+          ],
+        );
         const actOut = emitActivation(String(cfg.activation ?? "linear"), convOut, `${name}/act`, name);
         const shape: Shape = { kind: "image", c: cout, h: outH, w: outW };
         shapeOf.set(convOut, shape);
@@ -376,7 +429,8 @@ export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: C
         if (folded.has(name)) break;
         const { t: x, s } = src(layer);
         const ins = image(s, layer);
-        if (cfg.axis !== 3 && cfg.axis !== -1) throw new Error(`BN ${name}: axis ${String(cfg.axis)} unsupported`);
+        if (cfg.axis !== 3 && cfg.axis !== -1)
+          throw new Error(`BN ${name}: axis ${String(cfg.axis)} unsupported`);
         const { scale, shift } = bnAffine(layer, ins.c);
         // Standalone BN as an affine map: x * scale + shift, with [C,1,1] constants.
         const sc = addInit(`${name}/scale`, [ins.c, 1, 1], Float32Array.from(scale));
@@ -432,14 +486,21 @@ export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: C
         const ins = Array.from({ length: n }, (_, i) => src(layer, i));
         const first = image(ins[0]!.s, layer);
         const axis = cfg.axis ?? -1;
-        if (axis !== 3 && axis !== -1) throw new Error(`Concatenate ${name}: only the channel axis is supported (got ${String(axis)})`);
+        if (axis !== 3 && axis !== -1)
+          throw new Error(`Concatenate ${name}: only the channel axis is supported (got ${String(axis)})`);
         let c = 0;
         for (const i of ins) {
           const sh = image(i.s, layer);
           if (sh.h !== first.h || sh.w !== first.w) throw new Error(`Concatenate ${name}: spatial mismatch`);
           c += sh.c;
         }
-        addNode("Concat", `${name}/Concat`, ins.map((i) => i.t), [name], [int("axis", 1)]);
+        addNode(
+          "Concat",
+          `${name}/Concat`,
+          ins.map((i) => i.t),
+          [name],
+          [int("axis", 1)],
+        );
         shapeOf.set(name, { kind: "image", c, h: first.h, w: first.w });
         tensorOf.set(name, name);
         break;
@@ -506,7 +567,12 @@ export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: C
   const inShape = (firstInput?.config.batch_input_shape as number[]).slice(1);
   const vi = (name: string, dims: number[]): ValueInfoMsg => ({
     name,
-    type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_param: "N" }, ...dims.map((d) => ({ dim_value: d }))] } } },
+    type: {
+      tensor_type: {
+        elem_type: DataType.FLOAT,
+        shape: { dim: [{ dim_param: "N" }, ...dims.map((d) => ({ dim_value: d }))] },
+      },
+    },
   });
   const model = {
     ir_version: 7,
@@ -527,5 +593,12 @@ export function kerasToOnnx(layers: KerasLayer[], weights: NamedWeights, opts: C
   const err = ModelProto.verify(model);
   if (err) throw new Error(`ONNX model does not verify: ${err}`);
   const bytes = ModelProto.encode(ModelProto.fromObject(model)).finish();
-  return { bytes, nodeCount: nodes.length, initializerCount: inits.length, inputName, outputName, outputShape };
+  return {
+    bytes,
+    nodeCount: nodes.length,
+    initializerCount: inits.length,
+    inputName,
+    outputName,
+    outputShape,
+  };
 }

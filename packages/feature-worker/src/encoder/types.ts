@@ -38,12 +38,17 @@ export const PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE * 3;
 export function checkBatch(batch: Float32Array, n: number): void {
   if (!(batch instanceof Float32Array)) throw new TypeError("encode: batch must be a Float32Array");
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`encode: n must be a positive integer, got ${n}`);
-  if (batch.length !== n * PIXELS_PER_IMAGE) throw new RangeError(`encode: batch has ${batch.length} floats, expected ${n}×299×299×3 = ${n * PIXELS_PER_IMAGE}`);
+  if (batch.length !== n * PIXELS_PER_IMAGE)
+    throw new RangeError(
+      `encode: batch has ${batch.length} floats, expected ${n}×299×299×3 = ${n * PIXELS_PER_IMAGE}`,
+    );
 }
 
 export const consoleLogger: EncoderLogger = {
-  info: (msg, fields) => process.stderr.write(JSON.stringify({ level: "info", component: "encoder", msg, ...fields }) + "\n"),
-  warn: (msg, fields) => process.stderr.write(JSON.stringify({ level: "warn", component: "encoder", msg, ...fields }) + "\n"),
+  info: (msg, fields) =>
+    process.stderr.write(JSON.stringify({ level: "info", component: "encoder", msg, ...fields }) + "\n"),
+  warn: (msg, fields) =>
+    process.stderr.write(JSON.stringify({ level: "warn", component: "encoder", msg, ...fields }) + "\n"),
 };
 
 /** Deterministic probe input in [-1, 1] (xorshift), NHWC. */

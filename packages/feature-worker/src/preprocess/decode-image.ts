@@ -18,7 +18,14 @@
 import sharp, { type Metadata, type OutputInfo, type SharpOptions } from "sharp";
 
 export type ReasonCode = "empty" | "format" | "decode" | "too_large" | "timeout" | "invalid";
-export const REASON_CODES: readonly ReasonCode[] = ["empty", "format", "decode", "too_large", "timeout", "invalid"];
+export const REASON_CODES: readonly ReasonCode[] = [
+  "empty",
+  "format",
+  "decode",
+  "too_large",
+  "timeout",
+  "invalid",
+];
 
 export const IMAGE_SIZE = 299;
 export const PIXELS_LENGTH = IMAGE_SIZE * IMAGE_SIZE * 3;
@@ -34,7 +41,8 @@ export interface PreprocessOptions {
   background?: { r: number; g: number; b: number };
 }
 
-export type PreprocessResult = { ok: true; pixels: Float32Array } | { ok: false; reason: ReasonCode; message: string };
+export type PreprocessResult =
+  { ok: true; pixels: Float32Array } | { ok: false; reason: ReasonCode; message: string };
 
 const fail = (reason: ReasonCode, message: string): PreprocessResult => ({ ok: false, reason, message });
 
@@ -48,7 +56,8 @@ function classify(err: unknown, fallback: ReasonCode): PreprocessResult {
 
 /** Decodes an image and returns 299×299×3 NHWC floats in [-1, 1], or a reason code. Never throws. */
 export async function preprocessImage(buf: Buffer, opts: PreprocessOptions = {}): Promise<PreprocessResult> {
-  if (!Buffer.isBuffer(buf)) return fail("invalid", `expected a Buffer, got ${buf === null ? "null" : typeof buf}`);
+  if (!Buffer.isBuffer(buf))
+    return fail("invalid", `expected a Buffer, got ${buf === null ? "null" : typeof buf}`);
   if (buf.length === 0) return fail("empty", "0-byte input");
   const limit = opts.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS;
   const timeoutSeconds = opts.timeoutSeconds ?? 10;
@@ -63,7 +72,10 @@ export async function preprocessImage(buf: Buffer, opts: PreprocessOptions = {})
   }
   const format = meta.format as string | undefined;
   if (!format || !(ALLOWED_FORMATS as readonly string[]).includes(format)) {
-    return fail("format", `format ${format ?? "unknown"} not accepted (allowed: ${ALLOWED_FORMATS.join(", ")})`);
+    return fail(
+      "format",
+      `format ${format ?? "unknown"} not accepted (allowed: ${ALLOWED_FORMATS.join(", ")})`,
+    );
   }
   const w = meta.width ?? 0;
   const h = meta.pageHeight ?? meta.height ?? 0;
@@ -85,8 +97,16 @@ export async function preprocessImage(buf: Buffer, opts: PreprocessOptions = {})
   } catch (err) {
     return classify(err, "decode");
   }
-  if (info.width !== IMAGE_SIZE || info.height !== IMAGE_SIZE || info.channels !== 3 || data.length !== PIXELS_LENGTH) {
-    return fail("decode", `unexpected decode output ${info.width}×${info.height}×${info.channels} (${data.length} bytes)`);
+  if (
+    info.width !== IMAGE_SIZE ||
+    info.height !== IMAGE_SIZE ||
+    info.channels !== 3 ||
+    data.length !== PIXELS_LENGTH
+  ) {
+    return fail(
+      "decode",
+      `unexpected decode output ${info.width}×${info.height}×${info.channels} (${data.length} bytes)`,
+    );
   }
   const pixels = new Float32Array(PIXELS_LENGTH);
   for (let i = 0; i < PIXELS_LENGTH; i++) pixels[i] = data[i]! / 127.5 - 1;
