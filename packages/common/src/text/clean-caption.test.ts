@@ -9,7 +9,13 @@ describe("cleanCaption", () => {
   });
 
   it("drops tokens with digits and keeps words split by other punctuation", () => {
-    expect(cleanCaption('Two dogs, "3" balls; 1st place-medal!')).toEqual(["two", "dogs", "balls", "place", "medal"]);
+    expect(cleanCaption('Two dogs, "3" balls; 1st place-medal!')).toEqual([
+      "two",
+      "dogs",
+      "balls",
+      "place",
+      "medal",
+    ]);
   });
 
   it("deletes apostrophes instead of splitting on them", () => {

@@ -11,7 +11,18 @@ const lists = [
 describe("buildVocabulary", () => {
   it("puts the special tokens first and sorts words by count, then token", () => {
     const v = buildVocabulary(lists, { minCount: 1 });
-    expect(v.tokens).toEqual(["<pad>", "<start>", "<end>", "<unk>", "a", "cat", "dog", "runs", "sits", "the"]);
+    expect(v.tokens).toEqual([
+      "<pad>",
+      "<start>",
+      "<end>",
+      "<unk>",
+      "a",
+      "cat",
+      "dog",
+      "runs",
+      "sits",
+      "the",
+    ]);
     expect([PAD_ID, START_ID, END_ID, UNK_ID]).toEqual([0, 1, 2, 3]);
   });
 

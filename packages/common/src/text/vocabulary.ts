@@ -110,12 +110,20 @@ class VocabularyImpl implements Vocabulary {
 
 const bySpecial = new Set<string>(SPECIAL_TOKENS);
 
-export function buildVocabulary(tokenLists: Iterable<readonly string[]>, opts: VocabularyOptions): Vocabulary {
+export function buildVocabulary(
+  tokenLists: Iterable<readonly string[]>,
+  opts: VocabularyOptions,
+): Vocabulary {
   if (!Number.isInteger(opts.minCount) || opts.minCount < 1) {
     throw new Error(`buildVocabulary: minCount must be an integer >= 1, got ${opts.minCount}`);
   }
-  if (opts.maxSize !== undefined && (!Number.isInteger(opts.maxSize) || opts.maxSize < SPECIAL_TOKENS.length)) {
-    throw new Error(`buildVocabulary: maxSize must be an integer >= ${SPECIAL_TOKENS.length}, got ${opts.maxSize}`);
+  if (
+    opts.maxSize !== undefined &&
+    (!Number.isInteger(opts.maxSize) || opts.maxSize < SPECIAL_TOKENS.length)
+  ) {
+    throw new Error(
+      `buildVocabulary: maxSize must be an integer >= ${SPECIAL_TOKENS.length}, got ${opts.maxSize}`,
+    );
   }
   const counts = new Map<string, number>();
   for (const tokens of tokenLists) {
@@ -141,20 +149,31 @@ export function vocabularyFromJSON(json: unknown): Vocabulary {
   const j = json as Partial<VocabularyJSON> | null;
   if (!j || typeof j !== "object") throw new Error("vocabulary JSON: not an object");
   if (j.textVersion !== TEXT_VERSION) {
-    throw new Error(`vocabulary JSON: textVersion ${String(j.textVersion)} does not match this build's ${TEXT_VERSION}`);
+    throw new Error(
+      `vocabulary JSON: textVersion ${String(j.textVersion)} does not match this build's ${TEXT_VERSION}`,
+    );
   }
   const { tokens, counts } = j;
   if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === "string")) {
     throw new Error("vocabulary JSON: tokens must be an array of strings");
   }
-  if (!Array.isArray(counts) || counts.length !== tokens.length || !counts.every((n) => Number.isInteger(n))) {
+  if (
+    !Array.isArray(counts) ||
+    counts.length !== tokens.length ||
+    !counts.every((n) => Number.isInteger(n))
+  ) {
     throw new Error("vocabulary JSON: counts must be integers, one per token");
   }
   SPECIAL_TOKENS.forEach((s, i) => {
     if (tokens[i] !== s) throw new Error(`vocabulary JSON: id ${i} must be ${s}, got ${String(tokens[i])}`);
   });
   if (new Set(tokens).size !== tokens.length) throw new Error("vocabulary JSON: duplicate tokens");
-  return new VocabularyImpl(tokens, counts, typeof j.minCount === "number" ? j.minCount : 1, j.maxSize ?? null);
+  return new VocabularyImpl(
+    tokens,
+    counts,
+    typeof j.minCount === "number" ? j.minCount : 1,
+    j.maxSize ?? null,
+  );
 }
 
 /** Namespace-style access: `Vocabulary.fromJSON(json)`. */

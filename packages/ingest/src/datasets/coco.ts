@@ -1,6 +1,14 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { checkImages, firstExisting, isDir, listDir, normalizeCaption, report, safeImagePath } from "./shared.ts";
+import {
+  checkImages,
+  firstExisting,
+  isDir,
+  listDir,
+  normalizeCaption,
+  report,
+  safeImagePath,
+} from "./shared.ts";
 import type { DatasetLocation, DatasetRecord, ReadOptions, Split } from "./types.ts";
 
 /**
@@ -35,7 +43,10 @@ function splitOf(subset: string): Split | undefined {
 }
 
 async function* readOne(dir: string, file: string, opts: ReadOptions): AsyncGenerator<DatasetRecord> {
-  const subset = path.basename(file).replace(/^captions_/, "").replace(/\.json$/, "");
+  const subset = path
+    .basename(file)
+    .replace(/^captions_/, "")
+    .replace(/\.json$/, "");
   let doc: unknown;
   try {
     doc = JSON.parse(await readFile(file, "utf8"));
@@ -45,7 +56,11 @@ async function* readOne(dir: string, file: string, opts: ReadOptions): AsyncGene
   }
   const { images, annotations } = (doc ?? {}) as { images?: unknown; annotations?: unknown };
   if (!Array.isArray(images) || !Array.isArray(annotations)) {
-    report(opts, { file, kind: "malformed", message: 'expected top-level "images" and "annotations" arrays' });
+    report(opts, {
+      file,
+      kind: "malformed",
+      message: 'expected top-level "images" and "annotations" arrays',
+    });
     return;
   }
   const prefix =
@@ -59,7 +74,11 @@ async function* readOne(dir: string, file: string, opts: ReadOptions): AsyncGene
     const { id, file_name } = (img ?? {}) as { id?: unknown; file_name?: unknown };
     const name = typeof file_name === "string" ? safeImagePath(file_name) : undefined;
     if (typeof id !== "number" || !name) {
-      report(opts, { file, kind: "malformed", message: `images[${i}]: needs a numeric "id" and a safe "file_name"` });
+      report(opts, {
+        file,
+        kind: "malformed",
+        message: `images[${i}]: needs a numeric "id" and a safe "file_name"`,
+      });
       return;
     }
     if (byId.has(id)) {

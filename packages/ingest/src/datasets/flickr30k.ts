@@ -61,7 +61,11 @@ async function* rows(file: string, opts: ReadOptions): AsyncGenerator<CaptionRow
     const image = safeImagePath(rawImage);
     const caption = normalizeCaption(text.slice(b + 1));
     if (!image || !/^\d+$/.test(number) || !caption) {
-      const why = !image ? `bad image path "${rawImage}"` : !/^\d+$/.test(number) ? `bad comment_number "${number}"` : "empty comment";
+      const why = !image
+        ? `bad image path "${rawImage}"`
+        : !/^\d+$/.test(number)
+          ? `bad comment_number "${number}"`
+          : "empty comment";
       report(opts, { file, line, kind: "malformed", message: why });
       continue;
     }

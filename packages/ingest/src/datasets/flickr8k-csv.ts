@@ -26,8 +26,10 @@ export async function locateFlickr8kCsv(dir: string): Promise<DatasetLocation> {
   const file = path.join(dir, "captions.txt");
   if (!(await isFile(file))) throw new Error(`flickr8k-csv: ${file} not found`);
   const imagesDir =
-    (await firstExisting([path.join(dir, "Images"), path.join(dir, "images"), path.join(dir, "Flicker8k_Dataset")], isDir)) ??
-    path.join(dir, "Images");
+    (await firstExisting(
+      [path.join(dir, "Images"), path.join(dir, "images"), path.join(dir, "Flicker8k_Dataset")],
+      isDir,
+    )) ?? path.join(dir, "Images");
   return { files: [file], imagesDir };
 }
 
@@ -63,7 +65,12 @@ async function* rows(
   try {
     for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
       for (const { err } of skipped.splice(0)) {
-        report(opts, { file, kind: "malformed", message: `unreadable CSV record: ${err?.message ?? "unknown error"}`, ...lineOf(err) });
+        report(opts, {
+          file,
+          kind: "malformed",
+          message: `unreadable CSV record: ${err?.message ?? "unknown error"}`,
+          ...lineOf(err),
+        });
       }
       const { record, info } = item;
       const line = info.lines;
@@ -83,7 +90,12 @@ async function* rows(
       const image = safeImagePath(record[0]!);
       const caption = normalizeCaption(record[1]!);
       if (!image || !caption) {
-        report(opts, { file, line, kind: "malformed", message: !image ? `bad image path "${record[0]}"` : "empty caption" });
+        report(opts, {
+          file,
+          line,
+          kind: "malformed",
+          message: !image ? `bad image path "${record[0]}"` : "empty caption",
+        });
         continue;
       }
       const row: CaptionRow = { image, caption, line };
@@ -99,7 +111,12 @@ async function* rows(
     return;
   }
   for (const { err } of skipped.splice(0)) {
-    report(opts, { file, kind: "malformed", message: `unreadable CSV record: ${err?.message ?? "unknown error"}`, ...lineOf(err) });
+    report(opts, {
+      file,
+      kind: "malformed",
+      message: `unreadable CSV record: ${err?.message ?? "unknown error"}`,
+      ...lineOf(err),
+    });
   }
 }
 

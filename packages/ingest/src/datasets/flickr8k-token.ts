@@ -43,7 +43,11 @@ export async function* readFlickr8kToken(dir: string, opts: ReadOptions): AsyncG
   yield* checkImages(groupConsecutive(rows(file, splits, opts)), imagesDir, file, opts);
 }
 
-async function* rows(file: string, splits: Map<string, Split> | undefined, opts: ReadOptions): AsyncGenerator<CaptionRow> {
+async function* rows(
+  file: string,
+  splits: Map<string, Split> | undefined,
+  opts: ReadOptions,
+): AsyncGenerator<CaptionRow> {
   // The real file has 5 lines for "2258277193_586949ec62.jpg.1", an image that does not exist:
   // one warning per such image, not one per line.
   let lastSkipped: string | undefined;

@@ -9,7 +9,13 @@ export * from "./types.ts";
 export { SPLIT_LIST_FILES } from "./shared.ts";
 export { readCoco, readFlickr30k, readFlickr8kCsv, readFlickr8kToken, readJsonlFolder };
 
-export const DATASET_FORMATS = ["flickr8k-csv", "flickr8k-token", "flickr30k", "coco", "jsonl-folder"] as const;
+export const DATASET_FORMATS = [
+  "flickr8k-csv",
+  "flickr8k-token",
+  "flickr30k",
+  "coco",
+  "jsonl-folder",
+] as const;
 export type DatasetFormat = (typeof DATASET_FORMATS)[number];
 
 type Reader = (dir: string, opts: ReadOptions) => AsyncGenerator<DatasetRecord>;
@@ -30,7 +36,11 @@ function check(format: string): asserts format is DatasetFormat {
 }
 
 /** Streams a dataset's records: one per image, captions grouped, in file order. */
-export function readDataset(format: DatasetFormat, dir: string, opts: ReadOptions): AsyncGenerator<DatasetRecord> {
+export function readDataset(
+  format: DatasetFormat,
+  dir: string,
+  opts: ReadOptions,
+): AsyncGenerator<DatasetRecord> {
   check(format);
   return formats[format].read(dir, opts);
 }

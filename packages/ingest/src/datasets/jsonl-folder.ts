@@ -16,7 +16,9 @@ const Line = z
     captions: z.array(z.string()).optional(),
     split: z.enum(["train", "val", "test", "dev", "validation"]).optional(),
   })
-  .refine((l) => l.caption !== undefined || l.captions !== undefined, { message: 'needs "caption" or "captions"' });
+  .refine((l) => l.caption !== undefined || l.captions !== undefined, {
+    message: 'needs "caption" or "captions"',
+  });
 
 export async function locateJsonlFolder(dir: string): Promise<DatasetLocation> {
   const file = path.join(dir, "captions.jsonl");
@@ -53,7 +55,12 @@ async function* records(file: string, opts: ReadOptions): AsyncGenerator<Dataset
       .map(normalizeCaption)
       .filter((c) => c !== "");
     if (!image || captions.length === 0) {
-      report(opts, { file, line, kind: "malformed", message: !image ? `bad image path "${l.image}"` : "no non-empty caption" });
+      report(opts, {
+        file,
+        line,
+        kind: "malformed",
+        message: !image ? `bad image path "${l.image}"` : "no non-empty caption",
+      });
       continue;
     }
     const split: Split | undefined = l.split === "dev" || l.split === "validation" ? "val" : l.split;

@@ -3,7 +3,15 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { DatasetReadError, detectFormat, locateDataset, readDataset, type DatasetFormat, type DatasetRecord, type ReadIssue } from "./index.ts";
+import {
+  DatasetReadError,
+  detectFormat,
+  locateDataset,
+  readDataset,
+  type DatasetFormat,
+  type DatasetRecord,
+  type ReadIssue,
+} from "./index.ts";
 
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../test/fixtures");
 const tmpDirs: string[] = [];
@@ -11,7 +19,8 @@ const tmpDirs: string[] = [];
 async function readAll(format: DatasetFormat, dir: string, onError: "skip" | "fail" = "skip") {
   const issues: ReadIssue[] = [];
   const records: DatasetRecord[] = [];
-  for await (const r of readDataset(format, dir, { onError, onIssue: (i) => issues.push(i) })) records.push(r);
+  for await (const r of readDataset(format, dir, { onError, onIssue: (i) => issues.push(i) }))
+    records.push(r);
   return { records, issues };
 }
 
@@ -43,7 +52,9 @@ describe("flickr8k-csv (Kaggle captions.txt)", () => {
     expect(records[1]!.captions[2]).toBe(
       "A black dog and a white dog with brown spots are staring at each other in the street , outside .",
     );
-    expect(records[2]!.captions[1]).toBe('A little girl , covered in paint , sits in front of a "rainbow" painting .');
+    expect(records[2]!.captions[1]).toBe(
+      'A little girl , covered in paint , sits in front of a "rainbow" painting .',
+    );
     expect(records[0]!.line).toBe(2);
     expect(records[0]!.split).toBeUndefined();
   });
@@ -56,7 +67,9 @@ describe("flickr8k-csv (Kaggle captions.txt)", () => {
   });
 
   it("throws naming file and line for a missing image under onError 'fail'", async () => {
-    await expect(readAll("flickr8k-csv", dir, "fail")).rejects.toThrow(/captions\.txt:17: image 1003163366_44323f5815\.jpg not found/);
+    await expect(readAll("flickr8k-csv", dir, "fail")).rejects.toThrow(
+      /captions\.txt:17: image 1003163366_44323f5815\.jpg not found/,
+    );
   });
 
   it("reports an unquoted comma row as malformed, with its line", async () => {
@@ -74,7 +87,11 @@ describe("flickr8k-csv (Kaggle captions.txt)", () => {
   });
 
   it("uses Flickr_8k.*Images.txt split lists when present", async () => {
-    const d = await variant("flickr8k-csv", "Flickr_8k.trainImages.txt", "1000268201_693b08cb0e.jpg\n1001773457_577c3a7d70.jpg\n");
+    const d = await variant(
+      "flickr8k-csv",
+      "Flickr_8k.trainImages.txt",
+      "1000268201_693b08cb0e.jpg\n1001773457_577c3a7d70.jpg\n",
+    );
     await writeFile(path.join(d, "Flickr_8k.testImages.txt"), "1002674143_1b742ab4b8.jpg\n");
     const { records } = await readAll("flickr8k-csv", d);
     expect(records.map((r) => r.split)).toEqual(["train", "train", "test"]);
@@ -92,7 +109,11 @@ describe("flickr8k-token (Flickr8k.token.txt)", () => {
       ["1002674143_1b742ab4b8.jpg", "test", 5],
     ]);
     expect(issues).toEqual([
-      expect.objectContaining({ kind: "skipped", line: 6, message: expect.stringContaining("2258277193_586949ec62.jpg.1") }),
+      expect.objectContaining({
+        kind: "skipped",
+        line: 6,
+        message: expect.stringContaining("2258277193_586949ec62.jpg.1"),
+      }),
     ]);
   });
 
@@ -129,7 +150,9 @@ describe("flickr30k (results.csv)", () => {
     ]);
     expect(records[0]!.captions[1]).toBe("Two young , White males are outside near many bushes .");
     expect(records[2]!.captions[4]).toBe('Three men on a large rig , one says "watch out" .');
-    expect(issues).toEqual([expect.objectContaining({ kind: "malformed", line: 11, file: path.join(dir, "results.csv") })]);
+    expect(issues).toEqual([
+      expect.objectContaining({ kind: "malformed", line: 11, file: path.join(dir, "results.csv") }),
+    ]);
   });
 
   it("throws with file and line under onError 'fail'", async () => {
@@ -142,13 +165,22 @@ describe("coco (captions_*.json)", () => {
 
   it("groups by image_id whatever the order, trims whitespace, sorts by id and sets the split", async () => {
     const { records, issues } = await readAll("coco", dir);
-    expect(records.map((r) => r.image)).toEqual(["val2017/000000037777.jpg", "val2017/000000252219.jpg", "val2017/000000397133.jpg"]);
+    expect(records.map((r) => r.image)).toEqual([
+      "val2017/000000037777.jpg",
+      "val2017/000000252219.jpg",
+      "val2017/000000397133.jpg",
+    ]);
     expect(records.map((r) => r.captions.length)).toEqual([6, 5, 5]);
     expect(records.every((r) => r.split === "val")).toBe(true);
     expect(records[0]!.captions).toContain("The dining table near the kitchen has a bowl of fruit on it.");
     expect(records[0]!.captions).toContain("A kitchen filled with a table, chairs and a bowl of fruit.");
     expect(records[1]!.captions[0]).toBe("A person on a skateboard and bike at a skate park.");
-    expect(issues).toEqual([expect.objectContaining({ kind: "missing-image", message: expect.stringContaining("000000087038.jpg") })]);
+    expect(issues).toEqual([
+      expect.objectContaining({
+        kind: "missing-image",
+        message: expect.stringContaining("000000087038.jpg"),
+      }),
+    ]);
   });
 
   it("reports an annotation for an unknown image", async () => {
@@ -156,7 +188,9 @@ describe("coco (captions_*.json)", () => {
     json.annotations.push({ image_id: 1, id: 9, caption: "orphan" });
     const d = await variant("coco", "annotations/captions_val2017.json", JSON.stringify(json));
     const { issues } = await readAll("coco", d);
-    expect(issues).toContainEqual(expect.objectContaining({ kind: "malformed", message: "annotations[19]: unknown image_id 1" }));
+    expect(issues).toContainEqual(
+      expect.objectContaining({ kind: "malformed", message: "annotations[19]: unknown image_id 1" }),
+    );
   });
 });
 
@@ -167,7 +201,12 @@ describe("jsonl-folder (captions.jsonl)", () => {
     const { records, issues } = await readAll("jsonl-folder", dir);
     expect(issues).toEqual([]);
     expect(records).toEqual([
-      { image: "photos/cat.png", captions: ["A grey cat asleep on a sofa .", "a cat sleeping"], split: "train", line: 1 },
+      {
+        image: "photos/cat.png",
+        captions: ["A grey cat asleep on a sofa .", "a cat sleeping"],
+        split: "train",
+        line: 1,
+      },
       { image: "photos/dog.png", captions: ["A dog, wet, shaking off water .", "a wet dog"], line: 2 },
       { image: "photos/bird.png", captions: ["A small bird on a branch"], split: "val", line: 4 },
     ]);
@@ -197,6 +236,8 @@ describe("detectFormat", () => {
   });
 
   it("lists the expected files when nothing matches", async () => {
-    await expect(detectFormat(os.tmpdir() + "/does-not-exist")).rejects.toThrow(/captions\.txt.*captions\.jsonl/);
+    await expect(detectFormat(os.tmpdir() + "/does-not-exist")).rejects.toThrow(
+      /captions\.txt.*captions\.jsonl/,
+    );
   });
 });

@@ -2,7 +2,13 @@ import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { DatasetReadError, type DatasetRecord, type ReadIssue, type ReadOptions, type Split } from "./types.ts";
+import {
+  DatasetReadError,
+  type DatasetRecord,
+  type ReadIssue,
+  type ReadOptions,
+  type Split,
+} from "./types.ts";
 
 /** Reports an issue; under `onError: 'fail'` a malformed row or missing image also throws. */
 export function report(opts: ReadOptions, issue: ReadIssue): void {

@@ -39,7 +39,11 @@ describe("streaming", () => {
     let captions = 0;
     let atQuarter = 0;
     let peakRetained = 0;
-    for await (const r of readDataset("flickr8k-csv", dir, { onError: "skip", onIssue: () => {}, checkImages: false })) {
+    for await (const r of readDataset("flickr8k-csv", dir, {
+      onError: "skip",
+      onIssue: () => {},
+      checkImages: false,
+    })) {
       records++;
       captions += r.captions.length;
       if (records % 2500 === 0) {
@@ -60,7 +64,8 @@ describe("streaming", () => {
   it("keeps streaming while checking for (here missing) image files", async () => {
     let missing = 0;
     let records = 0;
-    for await (const _ of readDataset("flickr8k-csv", dir, { onError: "skip", onIssue: () => missing++ })) records++;
+    for await (const _ of readDataset("flickr8k-csv", dir, { onError: "skip", onIssue: () => missing++ }))
+      records++;
     expect(records).toBe(0);
     expect(missing).toBe(ROWS / 5);
   });

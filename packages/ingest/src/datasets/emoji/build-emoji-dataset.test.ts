@@ -13,11 +13,20 @@ describe("emoji captions", () => {
   const byLabel = (label: string) => src.emoji.find((e) => e.label === label)!;
 
   it("gives the dog face its CLDR name, an article, its short name and confirmed tags only", () => {
-    expect(emojiCaptions(byLabel("dog face"), src)).toEqual(["dog face", "a dog face", "dog", "dog face: puppy"]);
+    expect(emojiCaptions(byLabel("dog face"), src)).toEqual([
+      "dog face",
+      "a dog face",
+      "dog",
+      "dog face: puppy",
+    ]);
   });
 
   it("names flags 'the flag of X' and uses no ISO code", () => {
-    expect(emojiCaptions(byLabel("flag: France"), src)).toEqual(["flag: France", "the flag of France", "france"]);
+    expect(emojiCaptions(byLabel("flag: France"), src)).toEqual([
+      "flag: France",
+      "the flag of France",
+      "france",
+    ]);
   });
 
   it("skips a Unicode name that names another colour (HEAVY BLACK HEART) and articles for plurals", () => {
@@ -41,7 +50,11 @@ describe("buildEmojiDataset (ci)", () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "capflow-emoji-"));
     result = await buildEmojiDataset(dir, { size: "ci" });
     records = [];
-    for await (const r of readDataset("flickr8k-csv", dir, { onError: "fail", onIssue: (i) => issues.push(i) })) records.push(r);
+    for await (const r of readDataset("flickr8k-csv", dir, {
+      onError: "fail",
+      onIssue: (i) => issues.push(i),
+    }))
+      records.push(r);
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -53,7 +66,11 @@ describe("buildEmojiDataset (ci)", () => {
     expect(records).toHaveLength(360);
     for (const r of records) {
       const style = r.image.replace(/-[0-9a-f-]+\.png$/, "");
-      const expected = ["noto", "twemoji", "openmoji", "noto-v1"].includes(style) ? "train" : style === "emojione" ? "val" : "test";
+      const expected = ["noto", "twemoji", "openmoji", "noto-v1"].includes(style)
+        ? "train"
+        : style === "emojione"
+          ? "val"
+          : "test";
       expect(r.split, r.image).toBe(expected);
       expect(r.captions.length).toBeGreaterThanOrEqual(2);
       expect(r.captions.length).toBeLessThanOrEqual(5);
@@ -78,13 +95,22 @@ describe("buildEmojiDataset (ci)", () => {
   it("renders 299x299 RGB PNGs on a light-grey background", async () => {
     const meta = await sharp(path.join(dir, "Images", "twemoji-1f47b.png")).metadata();
     expect([meta.format, meta.width, meta.height, meta.channels]).toEqual(["png", 299, 299, 3]);
-    const { data } = await sharp(path.join(dir, "Images", "twemoji-1f47b.png")).raw().toBuffer({ resolveWithObject: true });
+    const { data } = await sharp(path.join(dir, "Images", "twemoji-1f47b.png"))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     expect([data[0], data[1], data[2]]).toEqual([232, 232, 232]);
   });
 
   it("keeps the licences with the data", async () => {
     const text = await readFile(path.join(dir, "LICENSES.md"), "utf8");
-    for (const p of ["@iconify-json/noto@", "@iconify-json/twemoji@", "openmoji@", "@iconify-json/noto-v1@", "@iconify-json/emojione@", "@iconify-json/fluent-emoji-flat@"]) {
+    for (const p of [
+      "@iconify-json/noto@",
+      "@iconify-json/twemoji@",
+      "openmoji@",
+      "@iconify-json/noto-v1@",
+      "@iconify-json/emojione@",
+      "@iconify-json/fluent-emoji-flat@",
+    ]) {
       expect(text).toContain(p);
     }
     expect(text).toMatch(/CC-BY-SA-4\.0/);
@@ -94,13 +120,21 @@ describe("buildEmojiDataset (ci)", () => {
     const again = await mkdtemp(path.join(os.tmpdir(), "capflow-emoji-"));
     try {
       await buildEmojiDataset(again, { size: "ci", concurrency: 1 });
-      for (const f of ["captions.txt", "Flickr_8k.trainImages.txt", "Flickr_8k.devImages.txt", "Flickr_8k.testImages.txt"]) {
+      for (const f of [
+        "captions.txt",
+        "Flickr_8k.trainImages.txt",
+        "Flickr_8k.devImages.txt",
+        "Flickr_8k.testImages.txt",
+      ]) {
         expect(await readFile(path.join(again, f), "utf8")).toBe(await readFile(path.join(dir, f), "utf8"));
       }
       const names = (await readdir(path.join(dir, "Images"))).sort();
       expect((await readdir(path.join(again, "Images"))).sort()).toEqual(names);
       for (const n of names.filter((_, i) => i % 20 === 0)) {
-        expect((await readFile(path.join(again, "Images", n))).equals(await readFile(path.join(dir, "Images", n))), n).toBe(true);
+        expect(
+          (await readFile(path.join(again, "Images", n))).equals(await readFile(path.join(dir, "Images", n))),
+          n,
+        ).toBe(true);
       }
     } finally {
       await rm(again, { recursive: true, force: true });

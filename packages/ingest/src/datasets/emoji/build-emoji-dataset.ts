@@ -5,7 +5,14 @@ import { SPLIT_LIST_FILES } from "../shared.ts";
 import type { Split } from "../types.ts";
 import { emojiCaptions } from "./captions.ts";
 import { renderPng } from "./render.ts";
-import { hexKey, loadCaptionSources, loadStyles, STYLE_SPLIT, type EmojibaseEntry, type Style } from "./sources.ts";
+import {
+  hexKey,
+  loadCaptionSources,
+  loadStyles,
+  STYLE_SPLIT,
+  type EmojibaseEntry,
+  type Style,
+} from "./sources.ts";
 
 /**
  * `capflow dataset emoji`: a real image–caption dataset built from npm packages only, written in
@@ -60,7 +67,13 @@ export async function buildEmojiDataset(outDir: string, opts: BuildEmojiOptions)
   for (const { e, key, captions } of captioned) {
     for (const style of styles) {
       if (!style.has(key)) continue;
-      plan.push({ image: `${style.id}-${imageCode(e)}.png`, style, key, captions, split: STYLE_SPLIT[style.id] });
+      plan.push({
+        image: `${style.id}-${imageCode(e)}.png`,
+        style,
+        key,
+        captions,
+        split: STYLE_SPLIT[style.id],
+      });
     }
   }
   plan.sort((a, b) => (a.image < b.image ? -1 : a.image > b.image ? 1 : 0));
@@ -89,7 +102,9 @@ export async function buildEmojiDataset(outDir: string, opts: BuildEmojiOptions)
         size: opts.size,
         lowRes: Boolean(opts.lowRes),
         counts,
-        styles: Object.fromEntries(styles.map((s) => [s.id, { split: STYLE_SPLIT[s.id], package: `${s.pkg}@${s.version}` }])),
+        styles: Object.fromEntries(
+          styles.map((s) => [s.id, { split: STYLE_SPLIT[s.id], package: `${s.pkg}@${s.version}` }]),
+        ),
       },
       null,
       2,
@@ -153,7 +168,8 @@ function captionsCsv(plan: Planned[]): string {
 
 function licenses(styles: Style[]): string {
   const rows = styles.map(
-    (s) => `| ${s.id} | ${STYLE_SPLIT[s.id]} | ${s.title} | \`${s.pkg}@${s.version}\` | ${s.license} | ${s.author} |`,
+    (s) =>
+      `| ${s.id} | ${STYLE_SPLIT[s.id]} | ${s.title} | \`${s.pkg}@${s.version}\` | ${s.license} | ${s.author} |`,
   );
   return [
     "# Licences and attribution",

@@ -38,10 +38,28 @@ export function emojiCaptions(e: EmojibaseEntry, src: CaptionSources): string[] 
   });
 }
 
-const COLOURS = ["black", "white", "red", "green", "blue", "yellow", "orange", "purple", "brown", "grey", "gray", "pink", "silver", "gold"];
+const COLOURS = [
+  "black",
+  "white",
+  "red",
+  "green",
+  "blue",
+  "yellow",
+  "orange",
+  "purple",
+  "brown",
+  "grey",
+  "gray",
+  "pink",
+  "silver",
+  "gold",
+];
 
 function words(s: string): string[] {
-  return s.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+  return s
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean);
 }
 
 function comparable(s: string): string {
@@ -54,13 +72,62 @@ function addsColour(text: string, name: string): boolean {
   return words(text).some((w) => COLOURS.includes(w) && !have.has(w));
 }
 
-const PLURAL_WORDS = new Set(["people", "men", "women", "children", "feet", "teeth", "mice", "geese", "folks"]);
+const PLURAL_WORDS = new Set([
+  "people",
+  "men",
+  "women",
+  "children",
+  "feet",
+  "teeth",
+  "mice",
+  "geese",
+  "folks",
+]);
 // Mass nouns and activities among CLDR names, where "a ..." would be wrong English.
 const NO_ARTICLE = new Set([
-  "rice", "bread", "butter", "salt", "popcorn", "spaghetti", "honey", "milk", "tea", "sake", "broccoli", "garlic",
-  "ginger", "fondue", "curry", "stew", "oden", "sushi", "tempura", "hockey", "badminton", "tennis", "lacrosse",
-  "softball", "cricket", "bowling", "cooking", "sauna", "yoga", "fog", "fire", "lightning", "snow", "water",
-  "laundry", "luggage", "baggage", "money", "mail", "magic", "celebration", "recycling", "wrestling",
+  "rice",
+  "bread",
+  "butter",
+  "salt",
+  "popcorn",
+  "spaghetti",
+  "honey",
+  "milk",
+  "tea",
+  "sake",
+  "broccoli",
+  "garlic",
+  "ginger",
+  "fondue",
+  "curry",
+  "stew",
+  "oden",
+  "sushi",
+  "tempura",
+  "hockey",
+  "badminton",
+  "tennis",
+  "lacrosse",
+  "softball",
+  "cricket",
+  "bowling",
+  "cooking",
+  "sauna",
+  "yoga",
+  "fog",
+  "fire",
+  "lightning",
+  "snow",
+  "water",
+  "laundry",
+  "luggage",
+  "baggage",
+  "money",
+  "mail",
+  "magic",
+  "celebration",
+  "recycling",
+  "wrestling",
 ]);
 
 /** Whether "a"/"an" + name is an English noun phrase that names one thing. */
@@ -102,7 +169,9 @@ function shortName(hexcode: string, name: string, src: CaptionSources, isFlag: b
     }
   }
   // Shortest first; equal lengths keep source order (GitHub, Slack, JoyPixels): deterministic.
-  return candidates.map((c, i) => [c, i] as const).sort((a, b) => a[0].length - b[0].length || a[1] - b[1])[0]?.[0];
+  return candidates
+    .map((c, i) => [c, i] as const)
+    .sort((a, b) => a[0].length - b[0].length || a[1] - b[1])[0]?.[0];
 }
 
 /** CLDR keywords confirmed by a second source; the name's own words are left out (nothing new). */
@@ -114,7 +183,8 @@ function confirmedTags(e: EmojibaseEntry, src: CaptionSources): string[] {
   }
   for (const set of src.shortcodes) {
     const v = set[e.hexcode];
-    for (const code of v === undefined ? [] : Array.isArray(v) ? v : [v]) for (const w of code.split(/[_-]+/)) confirm.add(w.toLowerCase());
+    for (const code of v === undefined ? [] : Array.isArray(v) ? v : [v])
+      for (const w of code.split(/[_-]+/)) confirm.add(w.toLowerCase());
   }
   for (const w of words(src.unicodeNames[e.hexcode] ?? "")) confirm.add(w);
   const unicodeWords = unicodeVocabulary(src);

@@ -12,7 +12,9 @@ export const BACKGROUND = { r: 232, g: 232, b: 232 } as const;
  */
 export async function renderPng(svgAt: (size: number) => string, lowRes: boolean): Promise<Buffer> {
   const size = lowRes ? LOW_RES_SIZE : IMAGE_SIZE;
-  let img = sharp(Buffer.from(svgAt(size)), { density: 72, failOn: "error" }).flatten({ background: BACKGROUND });
+  let img = sharp(Buffer.from(svgAt(size)), { density: 72, failOn: "error" }).flatten({
+    background: BACKGROUND,
+  });
   if (lowRes) {
     const small = await img.removeAlpha().png().toBuffer();
     img = sharp(small).resize(IMAGE_SIZE, IMAGE_SIZE, { kernel: "cubic", fit: "fill" });
@@ -24,7 +26,9 @@ export async function renderPng(svgAt: (size: number) => string, lowRes: boolean
     .png({ compressionLevel: 9, adaptiveFiltering: false })
     .toBuffer({ resolveWithObject: true });
   if (info.width !== IMAGE_SIZE || info.height !== IMAGE_SIZE || info.channels !== 3) {
-    throw new Error(`rendered ${info.width}x${info.height}x${info.channels}, expected ${IMAGE_SIZE}x${IMAGE_SIZE}x3`);
+    throw new Error(
+      `rendered ${info.width}x${info.height}x${info.channels}, expected ${IMAGE_SIZE}x${IMAGE_SIZE}x3`,
+    );
   }
   return data;
 }

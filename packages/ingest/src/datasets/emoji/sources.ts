@@ -63,7 +63,9 @@ export function loadCaptionSources(): CaptionSources {
   return {
     emoji: readJson<EmojibaseEntry[]>("emojibase-data/en/data.json"),
     unicodeNames: readJson<Record<string, string>>("emojibase-data/meta/unicode-names.json"),
-    shortcodes: ["github", "iamcal", "joypixels", "emojibase"].map((s) => readJson<Shortcodes>(`emojibase-data/en/shortcodes/${s}.json`)),
+    shortcodes: ["github", "iamcal", "joypixels", "emojibase"].map((s) =>
+      readJson<Shortcodes>(`emojibase-data/en/shortcodes/${s}.json`),
+    ),
     openmojiTags,
   };
 }
@@ -247,7 +249,10 @@ export function loadStyles(emoji: readonly EmojibaseEntry[]): Style[] {
     pkg: "openmoji",
     version: openmojiMeta.version,
     license: openmojiMeta.license ?? "see package",
-    author: authorOf(openmojiMeta.author) ?? citationAuthors(path.join(openmojiDir, "CITATION.cff")) ?? "see package",
+    author:
+      authorOf(openmojiMeta.author) ??
+      citationAuthors(path.join(openmojiDir, "CITATION.cff")) ??
+      "see package",
     has: (key) => openmojiFiles.has(key),
     svg: (key, size) => {
       const file = openmojiFiles.get(key);
