@@ -166,9 +166,8 @@ describe("preprocessImage", () => {
         .toBuffer();
     const frames = [await frame(255, 0), await frame(0, 255)];
     for (const fmt of ["gif", "webp"] as const) {
-      const anim = await sharp(frames, { join: { animated: true } })
-        [fmt]({ loop: 0 })
-        .toBuffer();
+      const joined = sharp(frames, { join: { animated: true } });
+      const anim = await (fmt === "gif" ? joined.gif({ loop: 0 }) : joined.webp({ loop: 0 })).toBuffer();
       expect((await sharp(anim).metadata()).pages).toBe(2);
       const p = expectValid(await preprocessImage(anim));
       for (const [x, y] of [
