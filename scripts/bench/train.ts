@@ -38,7 +38,8 @@ function synthetic(captions: number, seed: number): CaptionSet {
   const topic = new Int32Array(images);
   for (let i = 0; i < images; i++) {
     topic[i] = Math.floor(rand() * 50);
-    for (let j = 0; j < F; j++) features[i * F + j] = Math.max(0, rand() * 2 - 1 + (j % 50 === topic[i] ? 3 : 0));
+    for (let j = 0; j < F; j++)
+      features[i * F + j] = Math.max(0, rand() * 2 - 1 + (j % 50 === topic[i] ? 3 : 0));
   }
   const tokens = new Int32Array(captions * maxLength);
   const imageOf = new Int32Array(captions);
@@ -69,14 +70,22 @@ const val: CaptionSet = {
 };
 const config = { vocabSize: V, maxLength, seed: 1 };
 const samples = prefixSamples(all, trainIdx).length;
-console.log(`data: ${nCaptions} train captions (${samples} prefix samples), ${nVal} validation captions, vocab ${V}, maxLength ${maxLength}`);
+console.log(
+  `data: ${nCaptions} train captions (${samples} prefix samples), ${nVal} validation captions, vocab ${V}, maxLength ${maxLength}`,
+);
 
 // Teacher forcing: full epochs.
 const tfModel = createCaptionModel(tf, config);
 let teacherSeconds = 0;
 for (let epoch = 0; epoch < epochs; epoch++) {
   const t0 = performance.now();
-  const r = trainEpoch(tfModel, all, { method: "teacher", batchSize: Number(values["batch-teacher"]), seed: 1, epoch, captions: trainIdx });
+  const r = trainEpoch(tfModel, all, {
+    method: "teacher",
+    batchSize: Number(values["batch-teacher"]),
+    seed: 1,
+    epoch,
+    captions: trainIdx,
+  });
   const s = (performance.now() - t0) / 1000;
   teacherSeconds += s;
   console.log(`  teacher-forcing epoch ${epoch}: ${s.toFixed(1)} s, train loss ${r.loss.toFixed(3)}`);
@@ -90,18 +99,32 @@ const pModel = createCaptionModel(tf, config);
 const batchPrefix = Number(values["batch-prefix"]);
 const maxBatches = Number(values["prefix-batches"]);
 const t0 = performance.now();
-const part = trainEpoch(pModel, all, { method: "prefix", batchSize: batchPrefix, seed: 1, epoch: 0, captions: trainIdx, maxBatches });
+const part = trainEpoch(pModel, all, {
+  method: "prefix",
+  batchSize: batchPrefix,
+  seed: 1,
+  epoch: 0,
+  captions: trainIdx,
+  maxBatches,
+});
 const partSec = (performance.now() - t0) / 1000;
 const pSec = (partSec * samples) / part.tokens;
-console.log(`  prefix: ${part.batches} batches (${part.tokens} of ${samples} samples) in ${partSec.toFixed(1)} s, extrapolated per sample to the epoch`);
+console.log(
+  `  prefix: ${part.batches} batches (${part.tokens} of ${samples} samples) in ${partSec.toFixed(1)} s, extrapolated per sample to the epoch`,
+);
 let prefixVal: number | undefined;
 if (maxBatches >= Math.ceil(samples / batchPrefix)) {
-  for (let epoch = 1; epoch < epochs; epoch++) trainEpoch(pModel, all, { method: "prefix", batchSize: batchPrefix, seed: 1, epoch, captions: trainIdx });
+  for (let epoch = 1; epoch < epochs; epoch++)
+    trainEpoch(pModel, all, { method: "prefix", batchSize: batchPrefix, seed: 1, epoch, captions: trainIdx });
   prefixVal = evaluateLoss(pModel, val);
 }
 pModel.dispose();
 
 console.log(`teacher-forcing: ${tSec.toFixed(1)} s/epoch (${(nCaptions / tSec).toFixed(1)} captions/s)`);
-console.log(`prefix: ${pSec.toFixed(1)} s/epoch (${(nCaptions / pSec).toFixed(1)} captions/s) [measured on ${part.tokens}/${samples} samples, extrapolated]`);
+console.log(
+  `prefix: ${pSec.toFixed(1)} s/epoch (${(nCaptions / pSec).toFixed(1)} captions/s) [measured on ${part.tokens}/${samples} samples, extrapolated]`,
+);
 console.log(`speed-up: ${(pSec / tSec).toFixed(1)}x`);
-console.log(`validation loss after ${epochs} epoch(s): teacher-forcing ${teacherVal.toFixed(3)}, prefix ${prefixVal === undefined ? "not measured (pass --prefix-batches large enough for full epochs)" : prefixVal.toFixed(3)}`);
+console.log(
+  `validation loss after ${epochs} epoch(s): teacher-forcing ${teacherVal.toFixed(3)}, prefix ${prefixVal === undefined ? "not measured (pass --prefix-batches large enough for full epochs)" : prefixVal.toFixed(3)}`,
+);

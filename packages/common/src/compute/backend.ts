@@ -44,7 +44,9 @@ let cached: { key: string; promise: Promise<LoadedTf> } | undefined;
 export function backendFromEnv(value = process.env.CAPFLOW_TF_BACKEND): BackendKind | "auto" {
   if (value === undefined || value === "" || value === "auto") return "auto";
   if ((BACKEND_KINDS as readonly string[]).includes(value)) return value as BackendKind;
-  throw new Error(`CAPFLOW_TF_BACKEND=${value} is not valid; choose one of auto, ${BACKEND_KINDS.join(", ")}`);
+  throw new Error(
+    `CAPFLOW_TF_BACKEND=${value} is not valid; choose one of auto, ${BACKEND_KINDS.join(", ")}`,
+  );
 }
 
 /**
@@ -60,7 +62,9 @@ export function loadTf(opts: LoadTfOptions = {}): Promise<LoadedTf> {
     }
     return cached.promise.then((loaded) => {
       if (want === "auto" || want === loaded.kind) return loaded;
-      throw new Error(`tfjs is already running on backend ${loaded.kind}; cannot switch to ${want} in this process`);
+      throw new Error(
+        `tfjs is already running on backend ${loaded.kind}; cannot switch to ${want} in this process`,
+      );
     });
   }
   const promise = pick(want, opts.threads);
@@ -85,7 +89,9 @@ async function pick(want: BackendKind | "auto", threads: number | undefined): Pr
       skipped.push({ kind, reason });
     }
   }
-  throw new Error(`no TensorFlow.js backend loaded: ${skipped.map((s) => `${s.kind}: ${s.reason}`).join("; ")}`);
+  throw new Error(
+    `no TensorFlow.js backend loaded: ${skipped.map((s) => `${s.kind}: ${s.reason}`).join("; ")}`,
+  );
 }
 
 function forcedFailure(kind: BackendKind, reason: string): string {
@@ -106,7 +112,9 @@ async function tryLoad(kind: BackendKind, threads: number | undefined): Promise<
     case "tensorflow": {
       // The native packages bring (and re-export) their own @tensorflow/tfjs; take `tf` from the module
       // that loaded so that kernels, variables and the engine all live in one tfjs instance.
-      const tf = require(kind === "tensorflow-gpu" ? "@tensorflow/tfjs-node-gpu" : "@tensorflow/tfjs-node") as Tf;
+      const tf = require(
+        kind === "tensorflow-gpu" ? "@tensorflow/tfjs-node-gpu" : "@tensorflow/tfjs-node",
+      ) as Tf;
       await tf.setBackend("tensorflow");
       await tf.ready();
       return { tf, backend: tf.getBackend(), kind };

@@ -40,7 +40,8 @@ function expectClose(actual: Float32Array, expected: Float32Array, rel = 1e-4): 
   for (const v of expected) scale = Math.max(scale, Math.abs(v));
   for (let i = 0; i < actual.length; i++) {
     const err = Math.abs(actual[i]! - expected[i]!);
-    if (err > rel * Math.max(1, scale)) throw new Error(`element ${i}: ${actual[i]} vs ${expected[i]} (err ${err})`);
+    if (err > rel * Math.max(1, scale))
+      throw new Error(`element ${i}: ${actual[i]} vs ${expected[i]} (err ${err})`);
   }
 }
 
@@ -64,9 +65,9 @@ describe("wasm kernels", () => {
     const table = rand(20 * 5, 2);
     const idx = Int32Array.from({ length: 30 }, (_, i) => (i * 3) % 20);
     const f = () =>
-      tf.grad((t: import("@tensorflow/tfjs").Tensor) => tf.gather(t, tf.tensor1d(idx, "int32")).square().sum())(
-        tf.tensor2d(table, [20, 5]),
-      );
+      tf.grad((t: import("@tensorflow/tfjs").Tensor) =>
+        tf.gather(t, tf.tensor1d(idx, "int32")).square().sum(),
+      )(tf.tensor2d(table, [20, 5]));
     expectClose(await on("wasm", f), await on("cpu", f));
   });
 
@@ -83,8 +84,14 @@ describe("wasm kernels", () => {
         const lead = batch ? [batch] : [];
         const aShape = [...lead, ...(ta ? [k, m] : [m, k])];
         const bShape = [...lead, ...(tb ? [n, k] : [k, n])];
-        const a = rand(aShape.reduce((x, y) => x * y, 1), 3);
-        const b = rand(bShape.reduce((x, y) => x * y, 1), 4);
+        const a = rand(
+          aShape.reduce((x, y) => x * y, 1),
+          3,
+        );
+        const b = rand(
+          bShape.reduce((x, y) => x * y, 1),
+          4,
+        );
         const f = () => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb);
         expectClose(await on("wasm", f), await on("cpu", f));
       });
@@ -115,8 +122,16 @@ describe("wasm kernels", () => {
     const a = rand(8 * 16, 8);
     const b = rand(16 * 4, 9);
     const f = () => {
-      const [ga, gb] = tf.grads((x: import("@tensorflow/tfjs").Tensor, w: import("@tensorflow/tfjs").Tensor) =>
-        tf.fused.matMul({ a: x as import("@tensorflow/tfjs").Tensor2D, b: w as import("@tensorflow/tfjs").Tensor2D, bias: tf.ones([4]), activation: "relu" }).sum(),
+      const [ga, gb] = tf.grads(
+        (x: import("@tensorflow/tfjs").Tensor, w: import("@tensorflow/tfjs").Tensor) =>
+          tf.fused
+            .matMul({
+              a: x as import("@tensorflow/tfjs").Tensor2D,
+              b: w as import("@tensorflow/tfjs").Tensor2D,
+              bias: tf.ones([4]),
+              activation: "relu",
+            })
+            .sum(),
       )([tf.tensor2d(a, [8, 16]), tf.tensor2d(b, [16, 4])]);
       return tf.concat([ga!.flatten(), gb!.flatten()]);
     };
@@ -128,7 +143,14 @@ describe("wasm kernels", () => {
     const y = tf.randomNormal([6, 4]);
     const before = tf.memory();
     tf.matMul(x, y, false, true).dispose();
-    tf.fused.matMul({ a: x as import("@tensorflow/tfjs").Tensor2D, b: y as import("@tensorflow/tfjs").Tensor2D, transposeB: true, activation: "relu" }).dispose();
+    tf.fused
+      .matMul({
+        a: x as import("@tensorflow/tfjs").Tensor2D,
+        b: y as import("@tensorflow/tfjs").Tensor2D,
+        transposeB: true,
+        activation: "relu",
+      })
+      .dispose();
     const after = tf.memory();
     expect(after.numTensors).toBe(before.numTensors);
     expect(after.numDataBuffers).toBe(before.numDataBuffers);

@@ -19,7 +19,12 @@ type DataId = TensorInfo["dataId"];
 /** The parts of tfjs-backend-wasm's `BackendWasm` these kernels use. */
 interface WasmBackendLike {
   readSync(dataId: DataId): tfjs.backend_util.BackendValues;
-  makeOutput(shape: number[], dtype: tfjs.DataType, memoryOffset?: number, values?: tfjs.backend_util.BackendValues): TensorInfo;
+  makeOutput(
+    shape: number[],
+    dtype: tfjs.DataType,
+    memoryOffset?: number,
+    values?: tfjs.backend_util.BackendValues,
+  ): TensorInfo;
   disposeData(dataId: DataId, force?: boolean): boolean;
 }
 
@@ -38,7 +43,8 @@ export function registerWasmKernels(tf: Tf): void {
   if (patched.has(tf)) return;
   registerUnsortedSegmentSum(tf);
   const transpose = tf.getKernel("Transpose", BACKEND);
-  if (!transpose) throw new Error("wasm backend has no Transpose kernel; is @tensorflow/tfjs-backend-wasm loaded?");
+  if (!transpose)
+    throw new Error("wasm backend has no Transpose kernel; is @tensorflow/tfjs-backend-wasm loaded?");
   const transposeFn = transpose.kernelFunc as unknown as KernelFn;
   for (const name of ["BatchMatMul", "_FusedMatMul"]) {
     wrapMatMul(tf, name, transposeFn);
@@ -62,7 +68,10 @@ function registerUnsortedSegmentSum(tf: Tf): void {
       const inner = x.shape.slice(ids.shape.length);
       let innerSize = 1;
       for (const d of inner) innerSize *= d;
-      const out = x.dtype === "int32" ? new Int32Array(numSegments * innerSize) : new Float32Array(numSegments * innerSize);
+      const out =
+        x.dtype === "int32"
+          ? new Int32Array(numSegments * innerSize)
+          : new Float32Array(numSegments * innerSize);
       for (let r = 0; r < seg.length; r++) {
         const s = seg[r]!;
         // TensorFlow drops rows whose segment id is negative or out of range.

@@ -43,7 +43,9 @@ export function teacherBatch(set: CaptionSet, captions: readonly number[]): Teac
   let width = 2;
   for (const i of captions) width = Math.max(width, captionLength(set, i));
   const tokens = new Int32Array(captions.length * width);
-  captions.forEach((i, k) => tokens.set(set.tokens.subarray(i * set.width, i * set.width + width), k * width));
+  captions.forEach((i, k) =>
+    tokens.set(set.tokens.subarray(i * set.width, i * set.width + width), k * width),
+  );
   return {
     method: "teacher",
     features: copyFeatures(
@@ -73,7 +75,11 @@ export function prefixSamples(set: CaptionSet, captions: readonly number[]): Pre
 }
 
 /** A prefix batch: each prefix left-padded with 0 to `maxLength` (Keras `pad_sequences` default). */
-export function prefixBatch(set: CaptionSet, samples: readonly PrefixSample[], maxLength: number): PrefixBatch {
+export function prefixBatch(
+  set: CaptionSet,
+  samples: readonly PrefixSample[],
+  maxLength: number,
+): PrefixBatch {
   const prefixes = new Int32Array(samples.length * maxLength);
   const targets = new Int32Array(samples.length);
   samples.forEach(({ caption, pos }, k) => {

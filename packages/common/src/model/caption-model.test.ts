@@ -9,7 +9,14 @@ beforeAll(async () => {
   ({ tf } = await loadTf({ backend: "wasm" }));
 });
 
-const small: CaptionModelConfigInput = { vocabSize: 12, maxLength: 8, featureDim: 16, embedDim: 8, units: 16, seed: 7 };
+const small: CaptionModelConfigInput = {
+  vocabSize: 12,
+  maxLength: 8,
+  featureDim: 16,
+  embedDim: 8,
+  units: 16,
+  seed: 7,
+};
 
 /** Three images, four captions over ids 4..11 (0 pad, 1 start, 2 end). */
 function tinySet(): CaptionSet {

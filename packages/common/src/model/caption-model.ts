@@ -107,7 +107,10 @@ export interface CaptionModel {
   /** Next-word log-probabilities [n × vocab] for images + token prefixes (no padding), as at inference. */
   nextWordLogProbs(features: Float32Array, prefixes: number[][]): Float32Array;
   greedyDecode(features: Float32Array, n: number, opts?: { maxLength?: number }): DecodeResult;
-  beamSearch(feature: Float32Array, opts: { width: number; maxLength?: number; lengthPenalty?: number }): BeamResult[];
+  beamSearch(
+    feature: Float32Array,
+    opts: { width: number; maxLength?: number; lengthPenalty?: number },
+  ): BeamResult[];
   getWeights(): NamedWeight[];
   setWeights(weights: NamedWeight[]): void;
   getOptimizerState(): Promise<OptimizerState>;
@@ -150,7 +153,11 @@ function CaptionModel_parse(config: CaptionModelConfigInput): CaptionModelConfig
 
 /** Mix two integers into a 31-bit seed (splitmix-style), so dropout masks differ per step and call. */
 function mixSeed(a: number, b: number, c: number): number {
-  let h = (Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x632be5ab, 0xc2b2ae35) ^ Math.imul(c + 1, 0x27d4eb2f)) >>> 0;
+  let h =
+    (Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^
+      Math.imul(b + 0x632be5ab, 0xc2b2ae35) ^
+      Math.imul(c + 1, 0x27d4eb2f)) >>>
+    0;
   h = Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0;
   h = Math.imul(h ^ (h >>> 16), 0x45d9f3b) >>> 0;
   return (h ^ (h >>> 16)) & 0x7fffffff;
@@ -189,7 +196,9 @@ class MergeCaptionModel implements CaptionModel {
       this.vars.set(name, tf.variable(value, true, `${this.prefix}/${name}`));
       value.dispose();
     }
-    this.frozenEmbeddings = config.pretrainedEmbeddings ? tf.tensor2d(config.pretrainedEmbeddings, [V, E]) : undefined;
+    this.frozenEmbeddings = config.pretrainedEmbeddings
+      ? tf.tensor2d(config.pretrainedEmbeddings, [V, E])
+      : undefined;
     this.optimizer = tf.train.adam(config.learningRate);
   }
 
@@ -229,7 +238,11 @@ class MergeCaptionModel implements CaptionModel {
       bias: this.v("decoder/bias"),
       activation: "relu",
     });
-    return tf.fused.matMul({ a: hidden, b: this.v("output/kernel") as Tensor as Tensor2D, bias: this.v("output/bias") }) as Tensor2D;
+    return tf.fused.matMul({
+      a: hidden,
+      b: this.v("output/kernel") as Tensor as Tensor2D,
+      bias: this.v("output/bias"),
+    }) as Tensor2D;
   }
 
   /** One LSTM step from the precomputed input projection `xw` [n, 4U]. */
@@ -246,10 +259,13 @@ class MergeCaptionModel implements CaptionModel {
   private inputProjections(ids: Tensor2D, training: boolean): Tensor2D[] {
     const tf = this.tf;
     const [n, T] = ids.shape;
-    const { embedDim: E, units: U } = this.config;
+    const U = this.config.units;
     const emb = this.dropout(tf.gather(this.embeddings(), ids.reshape([n * T])), training);
-    const xw = tf.fused.matMul({ a: emb as Tensor2D, b: this.v("lstm/kernel") as Tensor as Tensor2D, bias: this.v("lstm/bias") });
-    void E;
+    const xw = tf.fused.matMul({
+      a: emb as Tensor2D,
+      b: this.v("lstm/kernel") as Tensor as Tensor2D,
+      bias: this.v("lstm/bias"),
+    });
     return tf.unstack(xw.reshape([n, T, 4 * U]), 1) as Tensor2D[];
   }
 
@@ -283,7 +299,10 @@ class MergeCaptionModel implements CaptionModel {
     const U = this.config.units;
     const image = this.imageBranch(features, training);
     const xs = this.inputProjections(prefixes, training);
-    const masks = tf.unstack(tf.notEqual(prefixes, PAD_ID).toFloat().reshape([n, prefixes.shape[1], 1]), 1) as Tensor2D[];
+    const masks = tf.unstack(
+      tf.notEqual(prefixes, PAD_ID).toFloat().reshape([n, prefixes.shape[1], 1]),
+      1,
+    ) as Tensor2D[];
     let h = tf.zeros([n, U]) as Tensor2D;
     let c = tf.zeros([n, U]) as Tensor2D;
     xs.forEach((x, t) => {
@@ -305,7 +324,9 @@ class MergeCaptionModel implements CaptionModel {
     let targets: tfjs.Tensor1D;
     if (batch.method === "teacher") {
       const width = trimmedWidth(batch.tokens, batch.size, batch.width);
-      const rows = tf.tensor2d(batch.tokens, [batch.size, batch.width], "int32").slice([0, 0], [batch.size, width]);
+      const rows = tf
+        .tensor2d(batch.tokens, [batch.size, batch.width], "int32")
+        .slice([0, 0], [batch.size, width]);
       const inputs = rows.slice([0, 0], [batch.size, width - 1]) as Tensor2D;
       targets = rows.slice([0, 1], [batch.size, width - 1]).reshape([-1]) as tfjs.Tensor1D;
       logits = this.teacherLogits(features, inputs, training);
@@ -316,20 +337,21 @@ class MergeCaptionModel implements CaptionModel {
     }
     const mask = tf.notEqual(targets, PAD_ID).toFloat();
     const picked = tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(targets, this.config.vocabSize)), 1);
-    const count = countNonPad(batch.method === "teacher" ? batch.tokens : batch.targets, batch.method === "teacher" ? batch.width : 1);
+    const count = countNonPad(
+      batch.method === "teacher" ? batch.tokens : batch.targets,
+      batch.method === "teacher" ? batch.width : 1,
+    );
     const loss = tf.div(tf.neg(tf.sum(tf.mul(picked, mask))), Math.max(1, count)) as tfjs.Scalar;
     return { loss, count };
   }
 
   trainBatch(batch: TrainBatch): number {
-    const tf = this.tf;
     this.dropoutCall = 0;
     const varList = TRAINABLE.filter((n) => this.vars.has(n)).map((n) => this.v(n));
     const cost = this.optimizer.minimize(() => this.lossOf(batch, true).loss, true, varList);
     if (!cost) throw new Error("optimizer returned no cost");
     const value = cost.dataSync()[0]!;
     cost.dispose();
-    void tf;
     return value;
   }
 
@@ -347,7 +369,11 @@ class MergeCaptionModel implements CaptionModel {
     const padded = new Int32Array(n * L);
     prefixes.forEach((p, i) => padded.set(p, i * L + (L - p.length)));
     return tf.tidy(() => {
-      const logits = this.prefixLogits(tf.tensor2d(features, [n, this.config.featureDim]), tf.tensor2d(padded, [n, L], "int32"), false);
+      const logits = this.prefixLogits(
+        tf.tensor2d(features, [n, this.config.featureDim]),
+        tf.tensor2d(padded, [n, L], "int32"),
+        false,
+      );
       return tf.logSoftmax(logits).dataSync() as Float32Array;
     });
   }
@@ -357,7 +383,11 @@ class MergeCaptionModel implements CaptionModel {
     const tf = this.tf;
     return tf.tidy(() => {
       const image = this.imageBranch(tf.tensor2d(features, [n, this.config.featureDim]), false);
-      return { image, h: tf.zeros([n, this.config.units]) as Tensor2D, c: tf.zeros([n, this.config.units]) as Tensor2D };
+      return {
+        image,
+        h: tf.zeros([n, this.config.units]) as Tensor2D,
+        c: tf.zeros([n, this.config.units]) as Tensor2D,
+      };
     });
   }
 
@@ -371,7 +401,11 @@ class MergeCaptionModel implements CaptionModel {
     const tf = this.tf;
     return tf.tidy(() => {
       const x = tf.gather(this.embeddings(), tf.tensor1d(tokens, "int32"));
-      const xw = tf.fused.matMul({ a: x as Tensor2D, b: this.v("lstm/kernel") as Tensor as Tensor2D, bias: this.v("lstm/bias") }) as Tensor2D;
+      const xw = tf.fused.matMul({
+        a: x as Tensor2D,
+        b: this.v("lstm/kernel") as Tensor as Tensor2D,
+        bias: this.v("lstm/bias"),
+      }) as Tensor2D;
       const [h2, c2] = this.lstmStep(xw, h, c);
       const logp = tf.logSoftmax(this.head(h2, image)).dataSync() as Float32Array;
       return { h: tf.keep(h2), c: tf.keep(c2), logp };
@@ -409,7 +443,10 @@ class MergeCaptionModel implements CaptionModel {
     return { tokens: out, logProbs };
   }
 
-  beamSearch(feature: Float32Array, opts: { width: number; maxLength?: number; lengthPenalty?: number }): BeamResult[] {
+  beamSearch(
+    feature: Float32Array,
+    opts: { width: number; maxLength?: number; lengthPenalty?: number },
+  ): BeamResult[] {
     const tf = this.tf;
     const { vocabSize: V, startId, endId } = this.config;
     const width = Math.max(1, Math.floor(opts.width));
@@ -417,7 +454,9 @@ class MergeCaptionModel implements CaptionModel {
     const alpha = opts.lengthPenalty ?? 0;
     const score = (logProb: number, len: number) => logProb / Math.pow(Math.max(1, len), alpha);
     const init = this.initState(feature, 1);
-    let beams: { tokens: number[]; logProb: number; parent: number }[] = [{ tokens: [], logProb: 0, parent: 0 }];
+    let beams: { tokens: number[]; logProb: number; parent: number }[] = [
+      { tokens: [], logProb: 0, parent: 0 },
+    ];
     let h = init.h;
     let c = init.c;
     let image = init.image;
@@ -437,14 +476,19 @@ class MergeCaptionModel implements CaptionModel {
       for (const cand of cands) {
         const tokens = [...beams[cand.parent]!.tokens, cand.token];
         if (cand.token === endId) {
-          finished.push({ tokens: tokens.slice(0, -1), logProb: cand.logProb, score: score(cand.logProb, tokens.length) });
+          finished.push({
+            tokens: tokens.slice(0, -1),
+            logProb: cand.logProb,
+            score: score(cand.logProb, tokens.length),
+          });
         } else if (keep.length < width) {
           keep.push({ tokens, logProb: cand.logProb, parent: cand.parent });
         }
       }
       if (t === maxLength - 2) {
         // Out of room: the live beams end here without <end>.
-        for (const b of keep) finished.push({ tokens: b.tokens, logProb: b.logProb, score: score(b.logProb, b.tokens.length) });
+        for (const b of keep)
+          finished.push({ tokens: b.tokens, logProb: b.logProb, score: score(b.logProb, b.tokens.length) });
         keep.length = 0;
       }
       if (alpha === 0 && finished.length >= width) {
@@ -462,11 +506,11 @@ class MergeCaptionModel implements CaptionModel {
         beams.map((b) => b.parent),
         "int32",
       );
-      const [h2, c2, img2] = tf.tidy(() => [tf.gather(next.h, idx), tf.gather(next.c, idx), tf.gather(image, idx)]) as [
-        Tensor2D,
-        Tensor2D,
-        Tensor2D,
-      ];
+      const [h2, c2, img2] = tf.tidy(() => [
+        tf.gather(next.h, idx),
+        tf.gather(next.c, idx),
+        tf.gather(image, idx),
+      ]) as [Tensor2D, Tensor2D, Tensor2D];
       tf.dispose([next.h, next.c, image, idx]);
       h = h2;
       c = c2;
@@ -478,7 +522,11 @@ class MergeCaptionModel implements CaptionModel {
   }
 
   getWeights(): NamedWeight[] {
-    return [...this.vars.entries()].map(([name, v]) => ({ name, shape: [...v.shape], data: v.dataSync() as Float32Array }));
+    return [...this.vars.entries()].map(([name, v]) => ({
+      name,
+      shape: [...v.shape],
+      data: v.dataSync() as Float32Array,
+    }));
   }
 
   setWeights(weights: NamedWeight[]): void {
@@ -497,7 +545,11 @@ class MergeCaptionModel implements CaptionModel {
     const weights = await this.optimizer.getWeights();
     const slots: NamedWeight[] = [];
     for (const w of weights.slice(1)) {
-      slots.push({ name: w.name.replace(`${this.prefix}/`, ""), shape: [...w.tensor.shape], data: (await w.tensor.data()) as Float32Array });
+      slots.push({
+        name: w.name.replace(`${this.prefix}/`, ""),
+        shape: [...w.tensor.shape],
+        data: (await w.tensor.data()) as Float32Array,
+      });
     }
     weights[0]?.tensor.dispose();
     const { accBeta1, accBeta2 } = this.optimizer as unknown as { accBeta1: Tensor; accBeta2: Tensor };
@@ -515,7 +567,9 @@ class MergeCaptionModel implements CaptionModel {
     const expected = [...names.map((n) => `${n}/m`), ...names.map((n) => `${n}/v`)];
     const got = state.slots.map((s) => s.name);
     if (got.length > 0 && got.join() !== expected.join()) {
-      throw new Error(`optimizer state slots [${got.join(", ")}] do not match this model's [${expected.join(", ")}]`);
+      throw new Error(
+        `optimizer state slots [${got.join(", ")}] do not match this model's [${expected.join(", ")}]`,
+      );
     }
     this.optimizer.dispose();
     this.optimizer = tf.train.adam(this.config.learningRate);

@@ -15,7 +15,8 @@ export function encodeWeights(weights: readonly NamedWeight[]): { specs: WeightS
   let total = 0;
   const specs = weights.map((w) => {
     const size = w.shape.reduce((a, b) => a * b, 1);
-    if (size !== w.data.length) throw new Error(`weight ${w.name}: shape [${w.shape}] does not hold ${w.data.length} values`);
+    if (size !== w.data.length)
+      throw new Error(`weight ${w.name}: shape [${w.shape}] does not hold ${w.data.length} values`);
     const spec = { name: w.name, shape: [...w.shape], offset: total };
     total += size;
     return spec;
@@ -32,7 +33,8 @@ export function decodeWeights(specs: readonly WeightSpec[], data: Uint8Array): N
   const all = new Float32Array(copy.buffer);
   return specs.map((s) => {
     const size = s.shape.reduce((a, b) => a * b, 1);
-    if (s.offset + size > all.length) throw new Error(`weight ${s.name} runs past the end of the data (${all.length} floats)`);
+    if (s.offset + size > all.length)
+      throw new Error(`weight ${s.name} runs past the end of the data (${all.length} floats)`);
     return { name: s.name, shape: [...s.shape], data: all.slice(s.offset, s.offset + size) };
   });
 }

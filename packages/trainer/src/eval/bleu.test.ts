@@ -11,7 +11,10 @@ describe("corpusBleu (NLTK corpus_bleu, no smoothing)", () => {
 
   it("applies the brevity penalty exp(1 - r/c) to a short hypothesis", () => {
     // Every n-gram matches; c = 5, r = 6.
-    expect(corpusBleu([[w("the cat sat on the mat")]], [w("the cat sat on the")])).toBeCloseTo(Math.exp(1 - 6 / 5), 15);
+    expect(corpusBleu([[w("the cat sat on the mat")]], [w("the cat sat on the")])).toBeCloseTo(
+      Math.exp(1 - 6 / 5),
+      15,
+    );
   });
 
   it("takes the closest reference length, ties to the shorter one", () => {
@@ -36,9 +39,15 @@ describe("corpusBleu (NLTK corpus_bleu, no smoothing)", () => {
   });
 
   it("reproduces the NLTK docstring example: 0.5920778868801042", () => {
-    const hyp1 = w("It is a guide to action which ensures that the military always obeys the commands of the party");
-    const ref1a = w("It is a guide to action that ensures that the military will forever heed Party commands");
-    const ref1b = w("It is the guiding principle which guarantees the military forces always being under the command of the Party");
+    const hyp1 = w(
+      "It is a guide to action which ensures that the military always obeys the commands of the party",
+    );
+    const ref1a = w(
+      "It is a guide to action that ensures that the military will forever heed Party commands",
+    );
+    const ref1b = w(
+      "It is the guiding principle which guarantees the military forces always being under the command of the Party",
+    );
     const ref1c = w("It is the practical guide for the army always to heed the directions of the party");
     const hyp2 = w("he read the book because he was interested in world history");
     const ref2a = w("he was interested in world history because he read the book");

@@ -9,10 +9,16 @@ export interface RetrievalIndex {
   captions(queries: Float32Array, n: number): string[][];
 }
 
-export function buildRetrievalIndex(features: Float32Array, dim: number, captions: readonly (readonly string[])[]): RetrievalIndex {
+export function buildRetrievalIndex(
+  features: Float32Array,
+  dim: number,
+  captions: readonly (readonly string[])[],
+): RetrievalIndex {
   const count = features.length / dim;
   if (!Number.isInteger(count) || count !== captions.length) {
-    throw new Error(`retrieval index: ${features.length} values with dim ${dim} for ${captions.length} images`);
+    throw new Error(
+      `retrieval index: ${features.length} values with dim ${dim} for ${captions.length} images`,
+    );
   }
   const unit = normalised(features, dim);
   const nearest = (queries: Float32Array, n: number) => {

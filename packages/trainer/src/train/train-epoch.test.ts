@@ -17,7 +17,15 @@ beforeAll(async () => {
 });
 
 const F = 12;
-const config: CaptionModelConfigInput = { vocabSize: 16, maxLength: 9, featureDim: F, embedDim: 8, units: 16, seed: 3, learningRate: 0.01 };
+const config: CaptionModelConfigInput = {
+  vocabSize: 16,
+  maxLength: 9,
+  featureDim: F,
+  embedDim: 8,
+  units: 16,
+  seed: 3,
+  learningRate: 0.01,
+};
 
 /** Six images, two captions each, over word ids 4..15. */
 function syntheticSet(): CaptionSet {
@@ -40,7 +48,9 @@ function syntheticSet(): CaptionSet {
 function maxDiff(a: CaptionModel, b: CaptionModel): number {
   const wb = b.getWeights();
   let m = 0;
-  a.getWeights().forEach((w, i) => w.data.forEach((v, j) => (m = Math.max(m, Math.abs(v - wb[i]!.data[j]!)))));
+  a.getWeights().forEach((w, i) =>
+    w.data.forEach((v, j) => (m = Math.max(m, Math.abs(v - wb[i]!.data[j]!)))),
+  );
   return m;
 }
 
@@ -65,7 +75,8 @@ describe("trainEpoch", () => {
       const model = createCaptionModel(tf, { ...config, dropout: 0 });
       const before = evaluateLoss(model, set);
       const epochs = method === "teacher" ? 120 : 40;
-      for (let epoch = 0; epoch < epochs; epoch++) trainEpoch(model, set, { method, batchSize: method === "teacher" ? 12 : 16, seed: 5, epoch });
+      for (let epoch = 0; epoch < epochs; epoch++)
+        trainEpoch(model, set, { method, batchSize: method === "teacher" ? 12 : 16, seed: 5, epoch });
       const after = evaluateLoss(model, set);
       expect(after).toBeLessThan(before * 0.35);
       // Image 0's greedy caption is one of its training captions.
@@ -91,7 +102,10 @@ describe("trainEpoch", () => {
     const saved = JSON.stringify({ w: w.specs, o: { ...o, slots: slots.specs } });
     first.dispose();
 
-    const meta = JSON.parse(saved) as { w: typeof w.specs; o: Omit<OptimizerState, "slots"> & { slots: typeof slots.specs } };
+    const meta = JSON.parse(saved) as {
+      w: typeof w.specs;
+      o: Omit<OptimizerState, "slots"> & { slots: typeof slots.specs };
+    };
     // The config (its seed drives the dropout masks) is part of the checkpoint too.
     const resumed = createCaptionModel(tf, config);
     resumed.setWeights(decodeWeights(meta.w, w.data));

@@ -74,12 +74,21 @@ export function shuffle<T>(items: readonly T[], seed: number, epoch: number): T[
  * Batches of caption indices: shuffled, then (if bucketing) sorted by length inside pools of 50 batches
  * so that each batch holds similar lengths while the epoch stays random; batch order shuffled again.
  */
-export function teacherBatches(data: CaptionSet, captions: readonly number[], batchSize: number, seed: number, epoch: number, bucket: boolean): number[][] {
+export function teacherBatches(
+  data: CaptionSet,
+  captions: readonly number[],
+  batchSize: number,
+  seed: number,
+  epoch: number,
+  bucket: boolean,
+): number[][] {
   const order = shuffle(captions, seed, epoch);
   if (bucket) {
     const pool = batchSize * 50;
     for (let start = 0; start < order.length; start += pool) {
-      const slice = order.slice(start, start + pool).sort((a, b) => captionLength(data, a) - captionLength(data, b) || a - b);
+      const slice = order
+        .slice(start, start + pool)
+        .sort((a, b) => captionLength(data, a) - captionLength(data, b) || a - b);
       order.splice(start, slice.length, ...slice);
     }
   }
@@ -88,10 +97,21 @@ export function teacherBatches(data: CaptionSet, captions: readonly number[], ba
   return bucket ? shuffle(batches, seed + 1, epoch) : batches;
 }
 
-function batchesFor(data: CaptionSet, maxLength: number, opts: TrainEpochOptions): { make: (i: number) => TrainBatch; count: number; captions: number } {
+function batchesFor(
+  data: CaptionSet,
+  maxLength: number,
+  opts: TrainEpochOptions,
+): { make: (i: number) => TrainBatch; count: number; captions: number } {
   const captions = opts.captions ?? [...Array(numCaptions(data)).keys()];
   if (opts.method === "teacher") {
-    const groups = teacherBatches(data, captions, opts.batchSize, opts.seed, opts.epoch, opts.bucketByLength ?? true);
+    const groups = teacherBatches(
+      data,
+      captions,
+      opts.batchSize,
+      opts.seed,
+      opts.epoch,
+      opts.bucketByLength ?? true,
+    );
     return { make: (i) => teacherBatch(data, groups[i]!), count: groups.length, captions: captions.length };
   }
   // The tutorial's method: every (prefix → next word) pair is one sample, shuffled across captions.
