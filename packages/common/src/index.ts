@@ -16,3 +16,6 @@ export * from "./features/npy.ts";
 export * from "./features/shard-format.ts";
 export * from "./text/index.ts";
 export * from "./dataset/manifest.ts";
+export * from "./compute/index.ts";
+export * from "./model/index.ts";
+export * from "./registry/published-model.ts";

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { registerIngest } from "./ingest.ts";
+import { registerTrain } from "./train.ts";
 import { registerUp } from "./up.ts";
 import { registerWorker } from "./worker.ts";
 
@@ -7,5 +8,6 @@ import { registerWorker } from "./worker.ts";
 export function registerCommands(program: Command): void {
   registerUp(program);
   registerIngest(program);
+  registerTrain(program);
   registerWorker(program);
 }

@@ -1,0 +1,85 @@
+import {
+  cleanCaption,
+  readDatasetInfo,
+  readManifest,
+  readShardFeatures,
+  type ObjectStore,
+  type Split,
+} from "@capflow/common";
+
+/** The images of one split that have a feature vector, with their raw captions. */
+export interface SplitData {
+  ids: string[];
+  files: string[];
+  keys: string[];
+  captions: string[][];
+  /** [ids.length × dim] */
+  features: Float32Array;
+  dim: number;
+}
+
+export class FeaturesNotReadyError extends Error {
+  override name = "FeaturesNotReadyError";
+}
+
+/**
+ * Joins the manifest (splits, captions) with the committed feature shards of one encoder. Shards are
+ * read one at a time; only the 2048 floats per image are kept. Quarantined images have no vector and
+ * are left out. A shard without output fails the run with a message saying what is missing, unless
+ * `allowMissing`.
+ */
+export async function loadSplits(
+  store: ObjectStore,
+  dataset: string,
+  encoderId: string,
+  opts: { allowMissing?: boolean } = {},
+): Promise<Record<Split, SplitData>> {
+  const rows = new Map<string, { split: Split; file: string; key: string; captions: string[] }>();
+  for await (const row of readManifest(store, dataset)) rows.set(row.id, row);
+  const info = await readDatasetInfo(store, dataset);
+
+  const parts: Record<Split, { ids: string[]; files: string[]; keys: string[]; captions: string[][]; vectors: Float32Array[] }> = {
+    train: { ids: [], files: [], keys: [], captions: [], vectors: [] },
+    val: { ids: [], files: [], keys: [], captions: [], vectors: [] },
+    test: { ids: [], files: [], keys: [], captions: [], vectors: [] },
+  };
+  const missing: string[] = [];
+  let dim = 2048;
+  for (const shardId of info.shards) {
+    let shard;
+    try {
+      shard = await readShardFeatures(store, encoderId, dataset, shardId);
+    } catch {
+      missing.push(shardId);
+      continue;
+    }
+    dim = shard.index.dim;
+    shard.index.ids.forEach((id, row) => {
+      const meta = rows.get(id);
+      if (!meta) return;
+      const part = parts[meta.split];
+      part.ids.push(id);
+      part.files.push(meta.file);
+      part.keys.push(meta.key);
+      part.captions.push(meta.captions);
+      part.vectors.push(shard.vectors.slice(row * dim, (row + 1) * dim));
+    });
+  }
+  if (missing.length > 0 && !opts.allowMissing) {
+    throw new FeaturesNotReadyError(
+      `${missing.length} of ${info.shards.length} shards of "${dataset}" have no features for encoder ${encoderId} yet ` +
+        `(run feature workers: capflow worker features), e.g. ${missing.slice(0, 3).join(", ")}`,
+    );
+  }
+  const finish = (p: (typeof parts)[Split]): SplitData => {
+    const features = new Float32Array(p.vectors.length * dim);
+    p.vectors.forEach((v, i) => features.set(v, i * dim));
+    return { ids: p.ids, files: p.files, keys: p.keys, captions: p.captions, features, dim };
+  };
+  return { train: finish(parts.train), val: finish(parts.val), test: finish(parts.test) };
+}
+
+/** Cleaned token lists of every caption of a split, in image order. */
+export function cleanedCaptions(split: SplitData): string[][][] {
+  return split.captions.map((caps) => caps.map((c) => cleanCaption(c)));
+}
