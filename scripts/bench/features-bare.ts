@@ -8,7 +8,7 @@
  * (same batches) and `one-at-a-time: Z img/s` (ONNX, one image per call as in the tutorial).
  * The first run converts the model into the encoder cache (~10 s, not timed).
  */
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { load, PIXELS_PER_IMAGE, type Encoder } from "../../packages/feature-worker/src/encoder/index.ts";
@@ -36,7 +36,14 @@ function syntheticImages(n: number, seed = 7): Float32Array[] {
   return out;
 }
 
-/** Encodes `images` in batches of `batch`; returns images per second (after one warm-up batch). */
+/** CPU seconds (user + sys, all threads) per image of the last `throughput` call. */
+let lastCpuSecondsPerImage = NaN;
+
+/**
+ * Encodes `images` in batches of `batch`; returns images per second (after one warm-up batch).
+ * Also records CPU time per image: on a shared, oversubscribed machine wall-clock img/s falls
+ * with the load, while cores / (CPU s per image) estimates the uncontended rate.
+ */
 async function throughput(enc: Encoder, images: Float32Array[], batch: number): Promise<number> {
   const buf = new Float32Array(batch * PIXELS_PER_IMAGE);
   const runBatch = async (from: number): Promise<void> => {
@@ -46,7 +53,10 @@ async function throughput(enc: Encoder, images: Float32Array[], batch: number): 
   };
   await runBatch(0); // warm-up for this batch shape
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (let from = 0; from < images.length; from += batch) await runBatch(from);
+  const cpu = process.cpuUsage(c0);
+  lastCpuSecondsPerImage = (cpu.user + cpu.system) / 1e6 / images.length;
   return images.length / ((performance.now() - t0) / 1000);
 }
 
@@ -78,12 +88,16 @@ async function main(): Promise<void> {
   const images = syntheticImages(n);
   console.log(`${n} synthetic images, batch ${batch}, threads ${threads}, ${availableParallelism()} cores`);
 
-  console.log(`bare-ort: ${(await benchBareOrt(images, { batch, threads })).toFixed(1)} img/s`);
+  const cpuNote = (): string =>
+    `[${lastCpuSecondsPerImage.toFixed(3)} CPU s/img → ≤${(Math.min(threads, availableParallelism()) / lastCpuSecondsPerImage).toFixed(1)} img/s if uncontended; load avg ${loadavg()[0]!.toFixed(1)}]`;
+  console.log(`bare-ort: ${(await benchBareOrt(images, { batch, threads })).toFixed(1)} img/s ${cpuNote()}`);
 
   if (!values["no-tfjs"]) {
     const tfjs = await load({ runtime: "tfjs" });
     try {
-      console.log(`tfjs-wasm: ${(await throughput(tfjs, images, batch)).toFixed(2)} img/s (${tfjs.backend})`);
+      console.log(
+        `tfjs-wasm: ${(await throughput(tfjs, images, batch)).toFixed(2)} img/s (${tfjs.backend}) [${lastCpuSecondsPerImage.toFixed(3)} CPU s/img]`,
+      );
     } finally {
       await tfjs.dispose();
     }
@@ -91,7 +105,9 @@ async function main(): Promise<void> {
 
   const one = await load({ runtime: "onnx", threads });
   try {
-    console.log(`one-at-a-time: ${(await throughput(one, images, 1)).toFixed(1)} img/s (onnx, batch 1)`);
+    console.log(
+      `one-at-a-time: ${(await throughput(one, images, 1)).toFixed(1)} img/s (onnx, batch 1) ${cpuNote()}`,
+    );
   } finally {
     await one.dispose();
   }
