@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerDataset } from "./dataset.ts";
 import { registerIngest } from "./ingest.ts";
 import { registerTrain } from "./train.ts";
 import { registerUp } from "./up.ts";
@@ -7,6 +8,7 @@ import { registerWorker } from "./worker.ts";
 /** Every subcommand, one file each. Role code is imported lazily so `--help` stays instant. */
 export function registerCommands(program: Command): void {
   registerUp(program);
+  registerDataset(program);
   registerIngest(program);
   registerTrain(program);
   registerWorker(program);

@@ -61,6 +61,51 @@ export const CaptionsJob = z.discriminatedUnion("kind", [
   }),
 ]);
 
+/** What a caption job returns (the job's return value; bulk shards also write JSONL to the store). */
+export interface CaptionResult {
+  caption: string;
+  /** Sum of the log-probabilities of the emitted words (higher is more confident). */
+  logProb: number;
+  modelVersion: string;
+  method: "greedy" | "beam";
+  timings: { queuedMs: number; decodeMs: number; encodeMs: number; totalMs: number };
+}
+
+export interface BulkShardResult {
+  shardId: string;
+  captioned: number;
+  failed: number;
+  resultsKey: string;
+}
+
+/** One line of a bulk job's results JSONL. */
+export interface BulkResultLine {
+  id: string;
+  key: string;
+  file?: string;
+  caption?: string;
+  logProb?: number;
+  error?: { reason: string; message: string };
+}
+
+/** `captions/<batchId>/batch.json`: a bulk job as submitted. */
+export interface CaptionBatch {
+  batchId: string;
+  dataset: string;
+  split?: "train" | "val" | "test";
+  model: string;
+  shards: string[];
+  images: number;
+  createdAt: string;
+  decode: { method: "greedy" | "beam"; beamWidth: number };
+}
+
+/** Job ids are derived from content so that resubmitting is a no-op. */
+export const captionShardJobId = (batchId: string, shardId: string) => `caption.${batchId}.${shardId}`;
+
+/** Online requests before bulk work (BullMQ: a lower number is served first). */
+export const CAPTION_PRIORITY = { online: 1, bulk: 10 } as const;
+
 export const JobCatalog = {
   features: {
     schema: FeaturesJob,
