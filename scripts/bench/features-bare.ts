@@ -11,7 +11,7 @@
 import { availableParallelism, loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { load, PIXELS_PER_IMAGE, type Encoder } from "../../packages/feature-worker/src/encoder/index.ts";
+import { load, PIXELS_PER_IMAGE, type Encoder } from "../../packages/common/src/encoder/index.ts";
 
 function syntheticImages(n: number, seed = 7): Float32Array[] {
   let s = seed;

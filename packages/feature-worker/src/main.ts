@@ -1,5 +1,5 @@
 import { createQueue, setBuildInfo, startRuntime, workerLiveness } from "@capflow/common";
-import { load } from "./encoder/index.ts";
+import { loadEncoder as load } from "@capflow/common";
 import { FeatureEnv } from "./env.ts";
 import { announceEncoder, createFeatureWorker } from "./jobs/extract-features.ts";
 

@@ -39,9 +39,11 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]);
 }
 
-/** `/healthz`, `/readyz` and `/metrics` for every long-running process. */
-export async function startOpsServer(opts: OpsServerOptions): Promise<{ app: FastifyInstance; url: string }> {
-  const app = Fastify({ logger: false });
+/**
+ * Adds `/healthz`, `/readyz` and `/metrics` to an existing Fastify app (the HTTP API serves them on
+ * its own port instead of a second server).
+ */
+export function registerOpsRoutes(app: FastifyInstance, opts: Pick<OpsServerOptions, "readiness" | "liveness">): void {
   app.get("/healthz", async (_req, reply) => {
     const result = await runChecks(opts.liveness ? { liveness: opts.liveness } : {});
     return reply.code(result.ok ? 200 : 503).send(result);
@@ -53,6 +55,12 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<{ app: Fas
   app.get("/metrics", async (_req, reply) => {
     return reply.type(registry.contentType).send(await registry.metrics());
   });
+}
+
+/** `/healthz`, `/readyz` and `/metrics` for every long-running process. */
+export async function startOpsServer(opts: OpsServerOptions): Promise<{ app: FastifyInstance; url: string }> {
+  const app = Fastify({ logger: false });
+  registerOpsRoutes(app, opts);
   const address = await app.listen({ host: opts.host, port: opts.port });
   return { app, url: address };
 }

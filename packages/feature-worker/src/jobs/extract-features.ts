@@ -1,7 +1,7 @@
 import type { Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { createWorker, metrics, putJson, type JobData, type Logger, type NpyDtype, type ObjectStore } from "@capflow/common";
-import type { Encoder } from "../encoder/index.ts";
+import type { Encoder } from "@capflow/common";
 import { shardDone, writeShard } from "../shard-writer.ts";
 import { extractShard, readShardList } from "./extract-shard.ts";
 

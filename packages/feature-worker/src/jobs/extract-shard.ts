@@ -1,7 +1,7 @@
 import { getJson, NotFoundError, type ObjectStore, type ShardFailure, type ShardList } from "@capflow/common";
-import type { Encoder } from "../encoder/index.ts";
-import { PIXELS_PER_IMAGE } from "../encoder/index.ts";
-import { preprocessImage } from "../preprocess/decode-image.ts";
+import type { Encoder } from "@capflow/common";
+import { PIXELS_PER_IMAGE } from "@capflow/common";
+import { preprocessImage } from "@capflow/common";
 
 export type { ShardFailure, ShardList };
 export type FailureReason = ShardFailure["reason"];
