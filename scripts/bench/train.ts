@@ -122,7 +122,7 @@ pModel.dispose();
 
 console.log(`teacher-forcing: ${tSec.toFixed(1)} s/epoch (${(nCaptions / tSec).toFixed(1)} captions/s)`);
 console.log(
-  `prefix: ${pSec.toFixed(1)} s/epoch (${(nCaptions / pSec).toFixed(1)} captions/s) [measured on ${part.tokens}/${samples} samples, extrapolated]`,
+  `prefix: ${pSec.toFixed(1)} s/epoch (${(nCaptions / pSec).toFixed(1)} captions/s) ${part.tokens < samples ? `[measured on ${part.tokens}/${samples} samples, extrapolated per sample]` : "[full epoch measured]"}`,
 );
 console.log(`speed-up: ${(pSec / tSec).toFixed(1)}x`);
 console.log(
