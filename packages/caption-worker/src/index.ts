@@ -1,3 +1,6 @@
-export async function main(): Promise<void> {
-  throw new Error("this role is not built yet");
-}
+export { main } from "./main.ts";
+export { CaptionEnv } from "./env.ts";
+export { Captioner, type CaptionerOptions } from "./captioner.ts";
+export { ModelHolder, NoModelError } from "./model-holder.ts";
+export { MicroBatcher } from "./micro-batcher.ts";
+export { createCaptionWorker, type CaptionWorkerDeps } from "./jobs/caption.ts";

@@ -1,0 +1,110 @@
+import {
+  metrics,
+  PIXELS_PER_IMAGE,
+  type Encoder,
+  type LoadedCaptionModel,
+  type Logger,
+  type ObjectStore,
+  type Tf,
+} from "@capflow/common";
+import { MicroBatcher } from "./micro-batcher.ts";
+import { ModelHolder } from "./model-holder.ts";
+
+const batchSize = metrics.histogram("capflow_caption_batch_size", "Captions decoded together", ["stage"], [1, 2, 4, 8, 16, 32, 64, 128]);
+
+export interface DecodeRequest {
+  method: "greedy" | "beam";
+  beamWidth: number;
+  maxLength?: number;
+}
+
+export interface CaptionerOptions {
+  store: ObjectStore;
+  tf: Tf;
+  log: Logger;
+  encoder: Encoder;
+  /** Largest decode batch, and how long the first request of a batch waits for company. */
+  maxBatch: number;
+  maxWaitMs: number;
+  maxModelBytes?: number;
+}
+
+/**
+ * Everything a caption needs: the encoder (micro-batched), the published models by name (hot
+ * reloaded), and a greedy-decode micro-batcher per loaded model, so requests decode together but
+ * never across model versions.
+ */
+export class Captioner {
+  private readonly holders = new Map<string, ModelHolder>();
+  private readonly decoders = new WeakMap<LoadedCaptionModel, MicroBatcher<Float32Array, { tokens: number[]; logProb: number }>>();
+  readonly encodeBatcher: MicroBatcher<Float32Array, Float32Array>;
+
+  constructor(private readonly opts: CaptionerOptions) {
+    const { encoder } = opts;
+    this.encodeBatcher = new MicroBatcher<Float32Array, Float32Array>({
+      maxBatch: 8,
+      maxWaitMs: opts.maxWaitMs,
+      onBatch: (n) => batchSize.observe({ stage: "encode" }, n),
+      run: async (images) => {
+        const batch = new Float32Array(images.length * PIXELS_PER_IMAGE);
+        images.forEach((img, i) => batch.set(img, i * PIXELS_PER_IMAGE));
+        const out = await encoder.encode(batch, images.length);
+        return images.map((_, i) => out.slice(i * encoder.dim, (i + 1) * encoder.dim));
+      },
+    });
+  }
+
+  holder(name: string): ModelHolder {
+    let h = this.holders.get(name);
+    if (!h) {
+      h = new ModelHolder({ ...this.opts, encoderId: this.opts.encoder.id }, name);
+      this.holders.set(name, h);
+    }
+    return h;
+  }
+
+  async refreshAll(): Promise<void> {
+    await Promise.all([...this.holders.values()].map((h) => h.refresh()));
+  }
+
+  /** Captions of `n` feature rows with one leased model: greedy goes through the micro-batcher. */
+  async decode(loaded: LoadedCaptionModel, features: Float32Array, n: number, req: DecodeRequest): Promise<Array<{ caption: string; logProb: number }>> {
+    const dim = this.opts.encoder.dim;
+    if (req.method === "beam") {
+      const out: Array<{ caption: string; logProb: number }> = [];
+      for (let i = 0; i < n; i++) {
+        const best = loaded.model.beamSearch(features.subarray(i * dim, (i + 1) * dim), { width: req.beamWidth, maxLength: req.maxLength })[0];
+        out.push({ caption: loaded.vocab.decode(best?.tokens ?? []), logProb: best?.logProb ?? -Infinity });
+        await new Promise((r) => setImmediate(r));
+      }
+      return out;
+    }
+    const batcher = this.decoderFor(loaded);
+    const rows = await Promise.all(Array.from({ length: n }, (_, i) => batcher.submit(features.subarray(i * dim, (i + 1) * dim))));
+    return rows.map((r) => ({ caption: loaded.vocab.decode(r.tokens), logProb: r.logProb }));
+  }
+
+  private decoderFor(loaded: LoadedCaptionModel) {
+    let b = this.decoders.get(loaded);
+    if (!b) {
+      const dim = this.opts.encoder.dim;
+      b = new MicroBatcher({
+        maxBatch: this.opts.maxBatch,
+        maxWaitMs: this.opts.maxWaitMs,
+        onBatch: (n) => batchSize.observe({ stage: "decode" }, n),
+        run: (rows) => {
+          const batch = new Float32Array(rows.length * dim);
+          rows.forEach((r, i) => batch.set(r, i * dim));
+          const { tokens, logProbs } = loaded.model.greedyDecode(batch, rows.length);
+          return tokens.map((t, i) => ({ tokens: t, logProb: logProbs[i]! }));
+        },
+      });
+      this.decoders.set(loaded, b);
+    }
+    return b;
+  }
+
+  dispose(): void {
+    for (const h of this.holders.values()) h.dispose();
+  }
+}

@@ -1,0 +1,48 @@
+import { createQueue, loadEncoder, loadTf, setBuildInfo, startRuntime, workerLiveness } from "@capflow/common";
+import { Captioner } from "./captioner.ts";
+import { CaptionEnv } from "./env.ts";
+import { createCaptionWorker } from "./jobs/caption.ts";
+
+/** `capflow worker captions`. */
+export async function main(): Promise<void> {
+  const rt = await startRuntime("caption-worker", CaptionEnv);
+  const { env, log } = rt;
+  const { tf, backend } = await loadTf();
+  const encoder = await loadEncoder({
+    runtime: env.CAPFLOW_FEATURE_RUNTIME,
+    threads: env.CAPFLOW_FEATURE_THREADS,
+    cacheDir: env.CAPFLOW_ENCODER_CACHE,
+    logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
+  });
+  rt.shutdown.add("encoder", () => encoder.dispose());
+  setBuildInfo({ runtime: encoder.runtime, backend, encoder: encoder.id });
+  const captioner = new Captioner({
+    store: rt.store,
+    tf,
+    log,
+    encoder,
+    maxBatch: env.CAPFLOW_CAPTION_MAX_BATCH,
+    maxWaitMs: env.CAPFLOW_CAPTION_MAX_WAIT_MS,
+    maxModelBytes: env.CAPFLOW_MODEL_MAX_BYTES,
+  });
+  rt.shutdown.add("models", async () => captioner.dispose());
+  for (const name of env.CAPFLOW_CAPTION_MODELS) await captioner.holder(name).refresh();
+  const poll = setInterval(() => void captioner.refreshAll(), env.CAPFLOW_MODEL_POLL_SECONDS * 1000);
+  rt.shutdown.add("model poll", async () => clearInterval(poll));
+
+  const worker = createCaptionWorker({
+    captioner,
+    store: rt.store,
+    connection: rt.workerConnection(),
+    prefix: rt.prefix,
+    log,
+    concurrency: env.CAPFLOW_CAPTION_CONCURRENCY,
+    maxPixels: env.CAPFLOW_MAX_IMAGE_PIXELS,
+  });
+  worker.on("error", (err) => log.error({ err }, "worker error"));
+  rt.shutdown.add("worker", () => worker.close());
+  const queue = createQueue("captions", { connection: rt.redis, prefix: rt.prefix });
+  rt.shutdown.add("queue", () => queue.close());
+  const liveness = workerLiveness(worker, queue, env.CAPFLOW_LIVENESS_STALE_SECONDS * 1000);
+  await rt.serveOps(() => liveness.check());
+}
