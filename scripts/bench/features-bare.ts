@@ -11,7 +11,7 @@
 import { availableParallelism, loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { load, PIXELS_PER_IMAGE, type Encoder } from "../../packages/common/src/encoder/index.ts";
+import { loadEncoder as load, PIXELS_PER_IMAGE, type Encoder } from "@capflow/common";
 
 function syntheticImages(n: number, seed = 7): Float32Array[] {
   let s = seed;

@@ -9,8 +9,8 @@
  * after the same number of (full) epochs with each method.
  */
 import { parseArgs } from "node:util";
-import { loadTf } from "../../packages/common/src/compute/index.ts";
-import { createCaptionModel, prefixSamples, type CaptionSet } from "../../packages/common/src/model/index.ts";
+import { loadTf } from "@capflow/common";
+import { createCaptionModel, prefixSamples, type CaptionSet } from "@capflow/common";
 import { evaluateLoss, rng, trainEpoch } from "../../packages/trainer/src/train/index.ts";
 
 const { values } = parseArgs({
@@ -79,7 +79,7 @@ const tfModel = createCaptionModel(tf, config);
 let teacherSeconds = 0;
 for (let epoch = 0; epoch < epochs; epoch++) {
   const t0 = performance.now();
-  const r = trainEpoch(tfModel, all, {
+  const r = await trainEpoch(tfModel, all, {
     method: "teacher",
     batchSize: Number(values["batch-teacher"]),
     seed: 1,
@@ -99,7 +99,7 @@ const pModel = createCaptionModel(tf, config);
 const batchPrefix = Number(values["batch-prefix"]);
 const maxBatches = Number(values["prefix-batches"]);
 const t0 = performance.now();
-const part = trainEpoch(pModel, all, {
+const part = await trainEpoch(pModel, all, {
   method: "prefix",
   batchSize: batchPrefix,
   seed: 1,
@@ -115,7 +115,7 @@ console.log(
 let prefixVal: number | undefined;
 if (maxBatches >= Math.ceil(samples / batchPrefix)) {
   for (let epoch = 1; epoch < epochs; epoch++)
-    trainEpoch(pModel, all, { method: "prefix", batchSize: batchPrefix, seed: 1, epoch, captions: trainIdx });
+    await trainEpoch(pModel, all, { method: "prefix", batchSize: batchPrefix, seed: 1, epoch, captions: trainIdx });
   prefixVal = evaluateLoss(pModel, val);
 }
 pModel.dispose();

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadTf, type Tf } from "../../../common/src/compute/index.ts";
+import { loadTf, type Tf } from "@capflow/common";
 import {
   createCaptionModel,
   decodeWeights,
@@ -8,7 +8,7 @@ import {
   type CaptionModelConfigInput,
   type CaptionSet,
   type OptimizerState,
-} from "../../../common/src/model/index.ts";
+} from "@capflow/common";
 import { evaluateLoss, shuffle, teacherBatches, trainEpoch } from "./train-epoch.ts";
 
 let tf: Tf;
@@ -70,13 +70,13 @@ describe("trainEpoch", () => {
   });
 
   for (const method of ["teacher", "prefix"] as const) {
-    it(`overfits a tiny synthetic set with ${method} training and greedy decode reproduces a caption`, () => {
+    it(`overfits a tiny synthetic set with ${method} training and greedy decode reproduces a caption`, async () => {
       const set = syntheticSet();
       const model = createCaptionModel(tf, { ...config, dropout: 0 });
       const before = evaluateLoss(model, set);
       const epochs = method === "teacher" ? 120 : 40;
       for (let epoch = 0; epoch < epochs; epoch++)
-        trainEpoch(model, set, { method, batchSize: method === "teacher" ? 12 : 16, seed: 5, epoch });
+        await trainEpoch(model, set, { method, batchSize: method === "teacher" ? 12 : 16, seed: 5, epoch });
       const after = evaluateLoss(model, set);
       expect(after).toBeLessThan(before * 0.35);
       // Image 0's greedy caption is one of its training captions.
@@ -91,10 +91,10 @@ describe("trainEpoch", () => {
     const set = syntheticSet();
     const opts = (epoch: number) => ({ method: "teacher" as const, batchSize: 4, seed: 9, epoch });
     const straight = createCaptionModel(tf, config);
-    for (let e = 0; e < 4; e++) trainEpoch(straight, set, opts(e));
+    for (let e = 0; e < 4; e++) await trainEpoch(straight, set, opts(e));
 
     const first = createCaptionModel(tf, config);
-    for (let e = 0; e < 2; e++) trainEpoch(first, set, opts(e));
+    for (let e = 0; e < 2; e++) await trainEpoch(first, set, opts(e));
     // Through the on-disk form: one blob + JSON for weights, another for optimizer slots.
     const w = encodeWeights(first.getWeights());
     const o = await first.getOptimizerState();
@@ -110,12 +110,12 @@ describe("trainEpoch", () => {
     const resumed = createCaptionModel(tf, config);
     resumed.setWeights(decodeWeights(meta.w, w.data));
     await resumed.setOptimizerState({ ...meta.o, slots: decodeWeights(meta.o.slots, slots.data) });
-    for (let e = 2; e < 4; e++) trainEpoch(resumed, set, opts(e));
+    for (let e = 2; e < 4; e++) await trainEpoch(resumed, set, opts(e));
     expect(maxDiff(resumed, straight)).toBe(0);
 
     const noOptimizer = createCaptionModel(tf, config);
     noOptimizer.setWeights(decodeWeights(meta.w, w.data));
-    for (let e = 2; e < 4; e++) trainEpoch(noOptimizer, set, opts(e));
+    for (let e = 2; e < 4; e++) await trainEpoch(noOptimizer, set, opts(e));
     expect(maxDiff(noOptimizer, straight)).toBeGreaterThan(1e-3);
     [straight, resumed, noOptimizer].forEach((m) => m.dispose());
   });

@@ -15,7 +15,7 @@ import {
   type CaptionModel,
   type CaptionSet,
   type TrainBatch,
-} from "../../../common/src/model/index.ts";
+} from "@capflow/common";
 
 export type TrainMethod = "teacher" | "prefix";
 
@@ -124,8 +124,12 @@ function batchesFor(
   };
 }
 
-/** Train `model` for one epoch over `data`; returns the epoch's mean training loss. */
-export function trainEpoch(model: CaptionModel, data: CaptionSet, opts: TrainEpochOptions): EpochResult {
+/**
+ * Train `model` for one epoch over `data`; returns the epoch's mean training loss. Yields to the event
+ * loop after every batch: a whole epoch of synchronous tensor work would starve BullMQ's lock renewal
+ * and get a healthy run marked stalled and started twice.
+ */
+export async function trainEpoch(model: CaptionModel, data: CaptionSet, opts: TrainEpochOptions): Promise<EpochResult> {
   const plan = batchesFor(data, model.config.maxLength, opts);
   const count = Math.min(plan.count, opts.maxBatches ?? Infinity);
   let weighted = 0;
@@ -137,6 +141,7 @@ export function trainEpoch(model: CaptionModel, data: CaptionSet, opts: TrainEpo
     weighted += loss * n;
     tokens += n;
     opts.onBatch?.({ batch: i, batches: count, loss });
+    await new Promise((resolve) => setImmediate(resolve));
   }
   return {
     loss: tokens ? weighted / tokens : NaN,
