@@ -4,3 +4,5 @@ export { createTrainerWorker } from "./jobs/train-model.ts";
 export { trainCommand, printResult, type TrainCommandOptions } from "./cli/train-command.ts";
 export * from "./checkpoint/checkpoint-store.ts";
 export * from "./eval/index.ts";
+export { renderReport, escapeHtml, lineChart } from "./report/render-report.ts";
+export { writeReport, reportKey } from "./report/write-report.ts";

@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { registerDataset } from "./dataset.ts";
 import { registerIngest } from "./ingest.ts";
+import { registerQueue } from "./queue.ts";
+import { registerReport } from "./report.ts";
 import { registerTrain } from "./train.ts";
 import { registerUp } from "./up.ts";
 import { registerWorker } from "./worker.ts";
@@ -12,4 +14,6 @@ export function registerCommands(program: Command): void {
   registerIngest(program);
   registerTrain(program);
   registerWorker(program);
+  registerQueue(program);
+  registerReport(program);
 }

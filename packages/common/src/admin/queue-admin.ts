@@ -9,7 +9,8 @@ import { QUEUE_STATES } from "../ops/queue-metrics.ts";
  */
 
 /** The Redis key a worker pool polls for its concurrency (see `watchConcurrency`). */
-export const concurrencyKey = (prefix: string, queueName: string) => `capflow:${prefix}:concurrency:${queueName}`;
+export const concurrencyKey = (prefix: string, queueName: string) =>
+  `capflow:${prefix}:concurrency:${queueName}`;
 
 export interface QueueStats {
   queue: string;
@@ -50,7 +51,10 @@ export interface FailedJob {
 }
 
 /** Failed jobs, newest first, with their failure reason (first line only; no stack, no payload). */
-export async function listFailed(queue: Queue, opts: { offset?: number; limit?: number } = {}): Promise<FailedJob[]> {
+export async function listFailed(
+  queue: Queue,
+  opts: { offset?: number; limit?: number } = {},
+): Promise<FailedJob[]> {
   const offset = Math.max(0, opts.offset ?? 0);
   const limit = Math.min(1000, Math.max(1, opts.limit ?? 50));
   const jobs = await queue.getFailed(offset, offset + limit - 1);
@@ -74,7 +78,7 @@ export async function retryFailed(queue: Queue): Promise<{ retried: number }> {
   return { retried: failed };
 }
 
-export const CLEANABLE_STATES = ["completed", "failed", "delayed", "wait", "paused", "prioritized"] as const;
+export const CLEANABLE_STATES = ["completed", "failed", "delayed", "wait", "prioritized"] as const;
 export type CleanableState = (typeof CLEANABLE_STATES)[number];
 
 /**
@@ -107,7 +111,11 @@ export async function setConcurrency(
   await redis.set(key, String(concurrency));
 }
 
-export async function getConcurrency(redis: Redis, prefix: string, queueName: string): Promise<number | null> {
+export async function getConcurrency(
+  redis: Redis,
+  prefix: string,
+  queueName: string,
+): Promise<number | null> {
   return parseConcurrency(await redis.get(concurrencyKey(prefix, queueName)));
 }
 

@@ -3,9 +3,11 @@ import type { Redis } from "ioredis";
 import { metrics } from "../ops/metrics.ts";
 import { concurrencyKey, parseConcurrency } from "./queue-admin.ts";
 
-const concurrencyGauge = metrics.gauge("capflow_worker_concurrency", "Concurrency this worker currently runs with", [
-  "queue",
-]);
+const concurrencyGauge = metrics.gauge(
+  "capflow_worker_concurrency",
+  "Concurrency this worker currently runs with",
+  ["queue"],
+);
 
 export interface ConcurrencyWatch {
   /** Reads the key once and applies it (the timer calls this). */
@@ -25,7 +27,11 @@ export function watchConcurrency(
   redis: Redis,
   prefix: string,
   queueName: string,
-  opts: { intervalMs?: number; onChange?: (from: number, to: number) => void; onError?: (err: Error) => void } = {},
+  opts: {
+    intervalMs?: number;
+    onChange?: (from: number, to: number) => void;
+    onError?: (err: Error) => void;
+  } = {},
 ): ConcurrencyWatch {
   const configured = worker.concurrency;
   const key = concurrencyKey(prefix, queueName);

@@ -9,7 +9,6 @@ export const QUEUE_STATES = [
   "delayed",
   "completed",
   "failed",
-  "paused",
   "waiting-children",
 ] as const;
 
@@ -72,7 +71,8 @@ export const FAILURE_REASONS: readonly FailureReason[] = [
 ];
 
 export function failureReason(err: Error): FailureReason {
-  if (err.name === "UnrecoverableError") return err.message.startsWith("malformed") ? "malformed" : "unrecoverable";
+  if (err.name === "UnrecoverableError")
+    return err.message.startsWith("malformed") ? "malformed" : "unrecoverable";
   if (/stalled more than/i.test(err.message)) return "stalled";
   if (err.name === "AbortError") return "aborted";
   if (err.name === "TimeoutError" || /timed? ?out/i.test(err.message)) return "timeout";
@@ -83,11 +83,10 @@ const jobsTotal = metrics.counter("capflow_jobs_total", "Jobs finished by this w
   "queue",
   "status",
 ]);
-const jobFailures = metrics.counter(
-  "capflow_job_failures_total",
-  "Failed job attempts, by bounded reason",
-  ["queue", "reason"],
-);
+const jobFailures = metrics.counter("capflow_job_failures_total", "Failed job attempts, by bounded reason", [
+  "queue",
+  "reason",
+]);
 const jobsStalled = metrics.counter(
   "capflow_jobs_stalled_total",
   "Jobs this worker found stalled (lock lost) and moved back to wait or failed",
