@@ -3,3 +3,6 @@ export { ingestDataset, type IngestOptions, type IngestSummary } from "./ingest/
 export { ingestCommand, type IngestCommandOptions } from "./cli/ingest-command.ts";
 export { progress } from "./cli/progress.ts";
 export { buildEmojiDataset } from "./datasets/emoji/build-emoji-dataset.ts";
+export { apiMain } from "./api/main.ts";
+export { buildApiServer, type ApiDeps, type ApiConfig } from "./api/server.ts";
+export { ApiEnv, apiConfigFrom } from "./api/api-env.ts";

@@ -15,7 +15,9 @@ export interface OpsServerOptions {
   liveness?: Check;
 }
 
-async function runChecks(checks: Record<string, Check>): Promise<{ ok: boolean; checks: Record<string, string> }> {
+async function runChecks(
+  checks: Record<string, Check>,
+): Promise<{ ok: boolean; checks: Record<string, string> }> {
   const results = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
       try {
@@ -43,7 +45,10 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
  * Adds `/healthz`, `/readyz` and `/metrics` to an existing Fastify app (the HTTP API serves them on
  * its own port instead of a second server).
  */
-export function registerOpsRoutes(app: FastifyInstance, opts: Pick<OpsServerOptions, "readiness" | "liveness">): void {
+export function registerOpsRoutes(
+  app: FastifyInstance,
+  opts: Pick<OpsServerOptions, "readiness" | "liveness">,
+): void {
   app.get("/healthz", async (_req, reply) => {
     const result = await runChecks(opts.liveness ? { liveness: opts.liveness } : {});
     return reply.code(result.ok ? 200 : 503).send(result);

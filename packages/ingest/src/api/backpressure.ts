@@ -1,0 +1,40 @@
+import type { TypedQueue } from "@capflow/common";
+
+/**
+ * Admission control for online captions (RELIABILITY.md item 15): past `maxDepth` captions jobs
+ * waiting, new requests are refused with 429 and Retry-After instead of growing the queue (and Redis
+ * memory) without bound. The count is cached for `ttlMs` and shared by concurrent callers, so a flood
+ * costs Redis one count per 250 ms, not one per request; the price is an overshoot of at most
+ * (request rate × ttl) jobs.
+ */
+export class QueueDepthGate {
+  private cached?: { at: number; depth: Promise<number> };
+
+  constructor(
+    private readonly queue: TypedQueue<"captions">,
+    readonly maxDepth: number,
+    private readonly ttlMs = 250,
+  ) {}
+
+  async depth(): Promise<number> {
+    const now = Date.now();
+    if (!this.cached || now - this.cached.at >= this.ttlMs) {
+      const depth = this.queue
+        .getJobCounts("waiting", "prioritized")
+        .then((c) => (c.waiting ?? 0) + (c.prioritized ?? 0));
+      // A failed count is not cached: the next request asks Redis again.
+      depth.catch(() => (this.cached = undefined));
+      this.cached = { at: now, depth };
+    }
+    return this.cached.depth;
+  }
+
+  /** undefined when admitted, else the seconds to wait before retrying. */
+  async admit(): Promise<number | undefined> {
+    const depth = await this.depth();
+    if (depth < this.maxDepth) return undefined;
+    // The further over the limit, the longer to back off: one second per queue-full of backlog, from 1
+    // to 30 s, so clients spread their retries instead of returning together.
+    return Math.min(30, Math.max(1, Math.ceil(depth / this.maxDepth)));
+  }
+}

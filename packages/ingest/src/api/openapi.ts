@@ -1,0 +1,191 @@
+import { z } from "zod";
+import {
+  ApiError,
+  BulkResultLineSchema,
+  CaptionDone,
+  CaptionFailed,
+  CaptionJobAccepted,
+  CaptionJobRequest,
+  CaptionJobStatus,
+  CaptionPending,
+  CaptionRequestJson,
+} from "./schemas.ts";
+
+/** The OpenAPI 3.1 document, generated from the same zod schemas that validate requests. */
+export function openApiDocument(opts: { apiKey: boolean }): Record<string, unknown> {
+  const json = (schema: z.ZodType, io: "input" | "output" = "output") => ({
+    "application/json": { schema: z.toJSONSchema(schema, { io, unrepresentable: "any" }) },
+  });
+  const error = (description: string) => ({ description, content: json(ApiError) });
+  const id = { name: "id", in: "path", required: true, schema: { type: "string" } };
+  const decodeQuery = ["model", "method", "beamWidth"].map((name) => ({
+    name,
+    in: "query",
+    required: false,
+    schema:
+      name === "beamWidth"
+        ? { type: "integer", minimum: 1, maximum: 20 }
+        : name === "method"
+          ? { enum: ["greedy", "beam"] }
+          : { type: "string" },
+  }));
+  const security = opts.apiKey ? [{ apiKey: [] }, { bearer: [] }] : [];
+  const common = {
+    "400": error("A malformed request; `issues` names each bad field"),
+    ...(opts.apiKey ? { "401": error("Missing or wrong API key") } : {}),
+  };
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "capflow API",
+      version: "1",
+      description: "Image captioning: single images and bulk jobs over ingested datasets.",
+    },
+    ...(opts.apiKey
+      ? {
+          components: {
+            securitySchemes: {
+              apiKey: { type: "apiKey", in: "header", name: "x-api-key" },
+              bearer: { type: "http", scheme: "bearer" },
+            },
+          },
+          security,
+        }
+      : {}),
+    paths: {
+      "/v1/captions": {
+        post: {
+          summary: "Caption one image",
+          description:
+            "Upload the image (multipart field `image`, or a raw `image/*` / `application/octet-stream` body with decode " +
+            "options in the query), or name one (`key`) or a URL (`url`) in JSON. Answers 200 with the caption if it is " +
+            "ready within the server's wait, else 202 with the id to poll. Identical requests share one job.",
+          parameters: decodeQuery,
+          requestBody: {
+            required: true,
+            content: {
+              ...json(CaptionRequestJson, "input"),
+              "multipart/form-data": {
+                schema: {
+                  type: "object",
+                  properties: { image: { type: "string", contentMediaType: "application/octet-stream" } },
+                  required: ["image"],
+                },
+              },
+              "image/*": { schema: { type: "string", contentMediaType: "image/*" } },
+              "application/octet-stream": {
+                schema: { type: "string", contentMediaType: "application/octet-stream" },
+              },
+            },
+          },
+          responses: {
+            "200": { description: "The caption", content: json(CaptionDone) },
+            "202": { description: "Accepted, not finished yet: poll", content: json(CaptionPending) },
+            ...common,
+            "404": error("`key` names no stored image"),
+            "413": error("The body or the fetched image is too large"),
+            "415": error("Not a JPEG, PNG, GIF or WebP image"),
+            "422": { description: "The caption job failed", content: json(CaptionFailed) },
+            "429": error("The captions queue is full; retry after `Retry-After` seconds"),
+            "504": error("Fetching the URL took too long"),
+          },
+        },
+      },
+      "/v1/captions/{id}": {
+        get: {
+          summary: "A caption request's status or result",
+          parameters: [id],
+          responses: {
+            "200": {
+              description: "Done, queued, running or failed",
+              content: json(z.union([CaptionDone, CaptionPending, CaptionFailed])),
+            },
+            ...common,
+            "404": error("Unknown id (results are kept for 24 hours)"),
+          },
+        },
+      },
+      "/v1/caption-jobs": {
+        post: {
+          summary: "Caption every image of an ingested dataset",
+          requestBody: { required: true, content: json(CaptionJobRequest, "input") },
+          responses: {
+            "202": { description: "Submitted", content: json(CaptionJobAccepted) },
+            ...common,
+            "404": error("No such dataset"),
+          },
+        },
+      },
+      "/v1/caption-jobs/{id}": {
+        get: {
+          summary: "A bulk job's progress",
+          parameters: [id],
+          responses: {
+            "200": { description: "Progress", content: json(CaptionJobStatus) },
+            ...common,
+            "404": error("Unknown id"),
+          },
+        },
+        delete: {
+          summary: "Cancel a bulk job (shards not started are removed; running ones finish)",
+          parameters: [id],
+          responses: {
+            "200": { description: "Cancelled", content: json(CaptionJobStatus) },
+            ...common,
+            "404": error("Unknown id"),
+          },
+        },
+      },
+      "/v1/caption-jobs/{id}/retry": {
+        post: {
+          summary: "Retry the failed shards of a bulk job",
+          parameters: [id],
+          responses: {
+            "200": {
+              description: "Retried",
+              content: json(CaptionJobStatus.extend({ retried: z.number().int() })),
+            },
+            ...common,
+            "404": error("Unknown id"),
+            "409": error("The job was cancelled"),
+          },
+        },
+      },
+      "/v1/caption-jobs/{id}/results": {
+        get: {
+          summary: "A finished bulk job's results, one JSON object per line",
+          parameters: [id],
+          responses: {
+            "200": {
+              description: "One line per image (caption, or error with a reason)",
+              content: { "application/x-ndjson": { schema: z.toJSONSchema(BulkResultLineSchema) } },
+            },
+            ...common,
+            "404": error("Unknown id"),
+            "409": error("Not done yet"),
+          },
+        },
+      },
+      "/healthz": {
+        get: { summary: "Liveness", security: [], responses: { "200": { description: "Alive" } } },
+      },
+      "/readyz": {
+        get: {
+          summary: "Redis and the store reachable",
+          security: [],
+          responses: { "200": { description: "Ready" }, "503": { description: "Not ready" } },
+        },
+      },
+      "/metrics": {
+        get: {
+          summary: "Prometheus metrics",
+          security: [],
+          responses: { "200": { description: "Metrics" } },
+        },
+      },
+      "/openapi.json": {
+        get: { summary: "This document", security: [], responses: { "200": { description: "OpenAPI 3.1" } } },
+      },
+    },
+  };
+}
