@@ -6,3 +6,8 @@ export { buildEmojiDataset } from "./datasets/emoji/build-emoji-dataset.ts";
 export { apiMain } from "./api/main.ts";
 export { buildApiServer, type ApiDeps, type ApiConfig } from "./api/server.ts";
 export { ApiEnv, apiConfigFrom } from "./api/api-env.ts";
+export {
+  captionImagesCommand,
+  captionBulkCommand,
+  type CaptionCommandOptions,
+} from "./api/caption-command.ts";

@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import { registerApi } from "./api.ts";
+import { registerCaption } from "./caption.ts";
 import { registerDataset } from "./dataset.ts";
 import { registerIngest } from "./ingest.ts";
 import { registerQueue } from "./queue.ts";
@@ -16,4 +18,6 @@ export function registerCommands(program: Command): void {
   registerWorker(program);
   registerQueue(program);
   registerReport(program);
+  registerApi(program);
+  registerCaption(program);
 }
