@@ -9,17 +9,16 @@ import {
   type QueueName,
 } from "@capflow/common";
 // TODO(lead): import from "@capflow/common" once its index re-exports "./admin/index.ts".
-import {
-  CLEANABLE_STATES,
-  cleanJobs,
-  listFailed,
-  pauseQueue,
-  queueStats,
-  resumeQueue,
-  retryFailed,
-  setConcurrency,
-  type CleanableState,
-} from "../../../common/src/admin/index.ts";
+import type { CleanableState } from "../../../common/src/admin/index.ts";
+
+/** Mirrors the admin module's list so that registering the command imports no queue code. */
+const CLEANABLE_STATES = [
+  "completed",
+  "failed",
+  "delayed",
+  "wait",
+  "prioritized",
+] as const satisfies readonly CleanableState[];
 
 const ACTIONS = ["stats", "pause", "resume", "failed", "retry-failed", "clean", "concurrency"] as const;
 type Action = (typeof ACTIONS)[number];
@@ -52,6 +51,8 @@ export async function queueCommand(
   opts: QueueCommandOptions,
   out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
 ): Promise<void> {
+  const { cleanJobs, listFailed, pauseQueue, queueStats, resumeQueue, retryFailed, setConcurrency } =
+    await import("../../../common/src/admin/index.ts");
   const env = parseEnv(CommonEnv, process.env, "queue");
   const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
   const redis = createRedis(endpoint.url, "producer");

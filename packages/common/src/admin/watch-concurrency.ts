@@ -3,11 +3,8 @@ import type { Redis } from "ioredis";
 import { metrics } from "../ops/metrics.ts";
 import { concurrencyKey, parseConcurrency } from "./queue-admin.ts";
 
-const concurrencyGauge = metrics.gauge(
-  "capflow_worker_concurrency",
-  "Concurrency this worker currently runs with",
-  ["queue"],
-);
+const concurrencyGauge = () =>
+  metrics.gauge("capflow_worker_concurrency", "Concurrency this worker currently runs with", ["queue"]);
 
 export interface ConcurrencyWatch {
   /** Reads the key once and applies it (the timer calls this). */
@@ -35,7 +32,7 @@ export function watchConcurrency(
 ): ConcurrencyWatch {
   const configured = worker.concurrency;
   const key = concurrencyKey(prefix, queueName);
-  concurrencyGauge.set({ queue: queueName }, configured);
+  concurrencyGauge().set({ queue: queueName }, configured);
   const poll = async () => {
     const wanted = parseConcurrency(await redis.get(key)) ?? configured;
     if (wanted !== worker.concurrency) {
@@ -43,7 +40,7 @@ export function watchConcurrency(
       worker.concurrency = wanted;
       opts.onChange?.(from, wanted);
     }
-    concurrencyGauge.set({ queue: queueName }, worker.concurrency);
+    concurrencyGauge().set({ queue: queueName }, worker.concurrency);
   };
   const timer = setInterval(() => {
     poll().catch((err: unknown) => opts.onError?.(err instanceof Error ? err : new Error(String(err))));
