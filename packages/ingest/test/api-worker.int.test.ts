@@ -1,4 +1,6 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import pino from "pino";
 import type { Worker } from "bullmq";
 import {
@@ -10,9 +12,9 @@ import {
   type BulkResultLine,
   type ObjectStore,
 } from "@capflow/common";
-import { buildApiServer, type ApiConfig } from "@capflow/ingest";
+import { buildApiServer, captionBulkCommand, captionImagesCommand, type ApiConfig } from "@capflow/ingest";
 import { Captioner, createCaptionWorker } from "@capflow/caption-worker";
-import { freshPrefix, localStore, redisUrl } from "../../../test/support/services.ts";
+import { freshPrefix, localStore, redisUrl, tempDir } from "../../../test/support/services.ts";
 import { preparePublishedModel } from "../../../test/support/pipeline.ts";
 import { drawImage } from "../../../test/support/images.ts";
 
@@ -184,6 +186,47 @@ describe("HTTP API with the caption worker", () => {
     expect(status.failures[0].reason).toMatch(/never-published|model/);
     const retry = await app.inject({ method: "POST", url: `/v1/caption-jobs/${id}/retry` });
     expect(retry.json().retried).toBe(shards);
+  });
+
+  it("capflow caption: files and --bulk go through the same submission code", async () => {
+    const env = {
+      CAPFLOW_REDIS_URL: redisUrl(),
+      CAPFLOW_QUEUE_PREFIX: prefix,
+      CAPFLOW_STORE_DIR: store.location,
+      CAPFLOW_LOG_LEVEL: "silent",
+    };
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    const dir = await tempDir("cli");
+    const files = [path.join(dir, "a.png"), path.join(dir, "b.png")];
+    await fs.writeFile(files[0]!, await drawImage(77));
+    await fs.writeFile(files[1]!, await drawImage(78));
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      const failed = await captionImagesCommand(files, { model: "default", method: "greedy", beamWidth: 3 });
+      expect(failed).toBe(0);
+      const out = path.join(dir, "results.jsonl");
+      await captionBulkCommand(dataset, {
+        model: "default",
+        method: "greedy",
+        beamWidth: 3,
+        out,
+        pollMs: 100,
+      });
+      const info = await readDatasetInfo(store, dataset);
+      expect((await fs.readFile(out, "utf8")).trim().split("\n")).toHaveLength(info.images);
+    } finally {
+      spy.mockRestore();
+      process.env = saved;
+    }
+    const lines = written.join("").trim().split("\n").sort();
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`^${files[0]}: \\S`));
+    expect(lines[1]).toMatch(new RegExp(`^${files[1]}: \\S`));
   });
 
   async function waitForBatch(id: string) {

@@ -285,6 +285,32 @@ describe("HTTP API: edges", () => {
     await queue.close();
   });
 
+  it("does not count waiting bulk shards against single requests", async () => {
+    await h.start({ maxQueueDepth: 10 });
+    const queue = createQueue("captions", { connection: h.conn, prefix: h.prefix });
+    for (let i = 0; i < 30; i++) {
+      await queue.add(
+        "bulk-shard",
+        {
+          kind: "bulk-shard",
+          batchId: "bfill",
+          dataset: "d",
+          shardId: `s${i}`,
+          shardKey: `datasets/d/shards/s${i}.json`,
+        },
+        { priority: 10 },
+      );
+    }
+    const res = await h.app.inject({
+      method: "POST",
+      url: "/v1/captions",
+      headers: { "content-type": "image/png" },
+      payload: await drawImage(9),
+    });
+    expect(res.statusCode).toBe(202);
+    await queue.close();
+  });
+
   it("serves an OpenAPI 3.1 document listing every route with JSON schemas", async () => {
     await h.start();
     const res = await h.app.inject({ method: "GET", url: "/openapi.json" });

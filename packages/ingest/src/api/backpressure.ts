@@ -1,9 +1,11 @@
-import type { TypedQueue } from "@capflow/common";
+import { CAPTION_PRIORITY, type TypedQueue } from "@capflow/common";
 
 /**
  * Admission control for online captions (RELIABILITY.md item 15): past `maxDepth` captions jobs
  * waiting, new requests are refused with 429 and Retry-After instead of growing the queue (and Redis
- * memory) without bound. The count is cached for `ttlMs` and shared by concurrent callers, so a flood
+ * memory) without bound. The depth counted is the online backlog (priority `online`, plus any job
+ * without a priority), not bulk shards: one bulk job over a large dataset enqueues hundreds of shard
+ * jobs at a lower priority, and those must not lock single requests out for its whole run. The count is cached for `ttlMs` and shared by concurrent callers, so a flood
  * costs Redis one count per 250 ms, not one per request; the price is an overshoot of at most
  * (request rate × ttl) jobs.
  */
@@ -20,11 +22,14 @@ export class QueueDepthGate {
     const now = Date.now();
     if (!this.cached || now - this.cached.at >= this.ttlMs) {
       const depth = this.queue
-        .getJobCounts("waiting", "prioritized")
-        .then((c) => (c.waiting ?? 0) + (c.prioritized ?? 0));
+        .getCountsPerPriority([0, CAPTION_PRIORITY.online])
+        .then((c) => (c["0"] ?? 0) + (c[String(CAPTION_PRIORITY.online)] ?? 0));
+      const entry = { at: now, depth };
       // A failed count is not cached: the next request asks Redis again.
-      depth.catch(() => (this.cached = undefined));
-      this.cached = { at: now, depth };
+      depth.catch(() => {
+        if (this.cached === entry) this.cached = undefined;
+      });
+      this.cached = entry;
     }
     return this.cached.depth;
   }

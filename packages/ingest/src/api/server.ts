@@ -118,7 +118,10 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   const apiKey = config.apiKey ? Buffer.from(config.apiKey) : undefined;
   app.addHook("onRequest", async (req) => {
-    if (!apiKey || !req.url.startsWith("/v1/")) return;
+    // By route pattern and by raw URL: neither an odd spelling of the path nor an unmatched route
+    // under /v1 slips past.
+    if (!apiKey || !(req.routeOptions.url?.startsWith("/v1/") || req.url.toLowerCase().startsWith("/v1")))
+      return;
     const header = req.headers["x-api-key"] ?? req.headers.authorization?.replace(/^Bearer\s+/i, "");
     const given = Buffer.from(typeof header === "string" ? header : "");
     if (given.length !== apiKey.length || !timingSafeEqual(given, apiKey)) {
