@@ -311,6 +311,21 @@ describe("HTTP API: edges", () => {
     await queue.close();
   });
 
+  it("answers 503 with Retry-After, not a hang, when Redis is unreachable", async () => {
+    await h.start();
+    h.conn.disconnect();
+    const res = await h.app.inject({
+      method: "POST",
+      url: "/v1/captions",
+      headers: { "content-type": "image/png" },
+      payload: await drawImage(10),
+    });
+    expect(res.statusCode).toBe(503);
+    expect(res.headers["retry-after"]).toBe("5");
+    expect((await h.app.inject({ method: "GET", url: "/readyz" })).statusCode).toBe(503);
+    h.conn = createRedis(redisUrl(), "producer"); // for the cleanup
+  });
+
   it("serves an OpenAPI 3.1 document listing every route with JSON schemas", async () => {
     await h.start();
     const res = await h.app.inject({ method: "GET", url: "/openapi.json" });
