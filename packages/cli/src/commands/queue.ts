@@ -6,6 +6,7 @@ import {
   createRedis,
   parseEnv,
   resolveRedis,
+  waitReady,
   type QueueName,
 } from "@capflow/common";
 // TODO(lead): import from "@capflow/common" once its index re-exports "./admin/index.ts".
@@ -56,6 +57,7 @@ export async function queueCommand(
   const env = parseEnv(CommonEnv, process.env, "queue");
   const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
   const redis = createRedis(endpoint.url, "producer");
+  await waitReady(redis);
   const queue = createQueue(name, { connection: redis, prefix: env.CAPFLOW_QUEUE_PREFIX });
   const print = (human: string, data: unknown) => out(opts.json ? JSON.stringify(data) : human);
   try {

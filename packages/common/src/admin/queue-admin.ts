@@ -1,6 +1,7 @@
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { QUEUE_STATES } from "../ops/queue-metrics.ts";
+import { waitReady } from "../queue/redis.ts";
 
 /**
  * Operator actions on a queue, shared by `capflow queue ...` and the API's `/admin/api/...` routes.
@@ -101,6 +102,8 @@ export async function setConcurrency(
   concurrency: number | null,
 ): Promise<void> {
   const key = concurrencyKey(prefix, queueName);
+  // Producer connections fail fast instead of queueing commands: wait until this one is up.
+  await waitReady(redis);
   if (concurrency === null) {
     await redis.del(key);
     return;
@@ -116,6 +119,7 @@ export async function getConcurrency(
   prefix: string,
   queueName: string,
 ): Promise<number | null> {
+  await waitReady(redis);
   return parseConcurrency(await redis.get(concurrencyKey(prefix, queueName)));
 }
 

@@ -79,6 +79,17 @@ export async function registerAdmin(app: FastifyInstance, opts: AdminOptions): P
   const boardReadOnly = opts.readOnly === true || !opts.adminKey;
 
   await app.register(async (scope) => {
+    // POST /pause and friends carry no body; accept an empty JSON body rather than answer 400.
+    scope.removeContentTypeParser("application/json");
+    scope.addContentTypeParser("application/json", { parseAs: "string" }, (_req, body, done) => {
+      const text = String(body).trim();
+      if (text === "") return done(null, {});
+      try {
+        done(null, JSON.parse(text));
+      } catch (err) {
+        done(Object.assign(err as Error, { statusCode: 400 }), undefined);
+      }
+    });
     scope.addHook("onRequest", async (req: FastifyRequest, reply: FastifyReply) => {
       if (opts.adminKey && !keyMatches(opts.adminKey, presentedKey(req))) {
         return reply.code(401).send({ error: "admin key required" });
