@@ -115,7 +115,13 @@ console.log(
 let prefixVal: number | undefined;
 if (maxBatches >= Math.ceil(samples / batchPrefix)) {
   for (let epoch = 1; epoch < epochs; epoch++)
-    await trainEpoch(pModel, all, { method: "prefix", batchSize: batchPrefix, seed: 1, epoch, captions: trainIdx });
+    await trainEpoch(pModel, all, {
+      method: "prefix",
+      batchSize: batchPrefix,
+      seed: 1,
+      epoch,
+      captions: trainIdx,
+    });
   prefixVal = evaluateLoss(pModel, val);
 }
 pModel.dispose();

@@ -41,11 +41,29 @@ export async function preparePublishedModel(
   const queue = createQueue("features", { connection: conn, prefix: freshPrefix() });
   try {
     const dir = await writeJsonlDataset(await tempDir("ds"), opts.images ?? 24);
-    await ingestDataset(store, queue, { dataset, format: "jsonl-folder", dir, shardSize: 8, onError: "fail" });
+    await ingestDataset(store, queue, {
+      dataset,
+      format: "jsonl-folder",
+      dir,
+      shardSize: 8,
+      onError: "fail",
+    });
     for (const shardId of (await readDatasetInfo(store, dataset)).shards) {
       const list = await getJson<ShardList>(store, keys.shardList(dataset, shardId));
       const out = await extractShard(store, encoder, list, { batchSize: 8, maxPixels: 50_000_000 });
-      await writeShard(store, { encoderId: encoder.id, dataset, shardId, dtype: "float32", dim: 2048, ids: out.ids, failures: out.failures }, out.vectors);
+      await writeShard(
+        store,
+        {
+          encoderId: encoder.id,
+          dataset,
+          shardId,
+          dtype: "float32",
+          dim: 2048,
+          ids: out.ids,
+          failures: out.failures,
+        },
+        out.vectors,
+      );
     }
   } finally {
     await queue.obliterate({ force: true });

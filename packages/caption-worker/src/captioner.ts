@@ -10,7 +10,12 @@ import {
 import { MicroBatcher } from "./micro-batcher.ts";
 import { ModelHolder } from "./model-holder.ts";
 
-const batchSize = metrics.histogram("capflow_caption_batch_size", "Captions decoded together", ["stage"], [1, 2, 4, 8, 16, 32, 64, 128]);
+const batchSize = metrics.histogram(
+  "capflow_caption_batch_size",
+  "Captions decoded together",
+  ["stage"],
+  [1, 2, 4, 8, 16, 32, 64, 128],
+);
 
 export interface DecodeRequest {
   method: "greedy" | "beam";
@@ -36,7 +41,10 @@ export interface CaptionerOptions {
  */
 export class Captioner {
   private readonly holders = new Map<string, ModelHolder>();
-  private readonly decoders = new WeakMap<LoadedCaptionModel, MicroBatcher<Float32Array, { tokens: number[]; logProb: number }>>();
+  private readonly decoders = new WeakMap<
+    LoadedCaptionModel,
+    MicroBatcher<Float32Array, { tokens: number[]; logProb: number }>
+  >();
   readonly encodeBatcher: MicroBatcher<Float32Array, Float32Array>;
 
   constructor(private readonly opts: CaptionerOptions) {
@@ -68,19 +76,29 @@ export class Captioner {
   }
 
   /** Captions of `n` feature rows with one leased model: greedy goes through the micro-batcher. */
-  async decode(loaded: LoadedCaptionModel, features: Float32Array, n: number, req: DecodeRequest): Promise<Array<{ caption: string; logProb: number }>> {
+  async decode(
+    loaded: LoadedCaptionModel,
+    features: Float32Array,
+    n: number,
+    req: DecodeRequest,
+  ): Promise<Array<{ caption: string; logProb: number }>> {
     const dim = this.opts.encoder.dim;
     if (req.method === "beam") {
       const out: Array<{ caption: string; logProb: number }> = [];
       for (let i = 0; i < n; i++) {
-        const best = loaded.model.beamSearch(features.subarray(i * dim, (i + 1) * dim), { width: req.beamWidth, maxLength: req.maxLength })[0];
+        const best = loaded.model.beamSearch(features.subarray(i * dim, (i + 1) * dim), {
+          width: req.beamWidth,
+          maxLength: req.maxLength,
+        })[0];
         out.push({ caption: loaded.vocab.decode(best?.tokens ?? []), logProb: best?.logProb ?? -Infinity });
         await new Promise((r) => setImmediate(r));
       }
       return out;
     }
     const batcher = this.decoderFor(loaded);
-    const rows = await Promise.all(Array.from({ length: n }, (_, i) => batcher.submit(features.subarray(i * dim, (i + 1) * dim))));
+    const rows = await Promise.all(
+      Array.from({ length: n }, (_, i) => batcher.submit(features.subarray(i * dim, (i + 1) * dim))),
+    );
     return rows.map((r) => ({ caption: loaded.vocab.decode(r.tokens), logProb: r.logProb }));
   }
 

@@ -13,7 +13,12 @@ export const CaptionEnv = CommonEnv.extend({
   CAPFLOW_CAPTION_MODELS: z
     .string()
     .default("default")
-    .transform((s) => s.split(",").map((m) => m.trim()).filter(Boolean)),
+    .transform((s) =>
+      s
+        .split(",")
+        .map((m) => m.trim())
+        .filter(Boolean),
+    ),
   CAPFLOW_FEATURE_RUNTIME: z.enum(["onnx", "tfjs"]).default("onnx"),
   CAPFLOW_FEATURE_THREADS: envInt(1, 256).default(Math.max(1, os.availableParallelism())),
   CAPFLOW_ENCODER_CACHE: z.string().optional(),

@@ -1,4 +1,4 @@
-import { createQueue, loadEncoder, loadTf, setBuildInfo, startRuntime, workerLiveness } from "@capflow/common";
+import { loadEncoder, loadTf, serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
 import { Captioner } from "./captioner.ts";
 import { CaptionEnv } from "./env.ts";
 import { createCaptionWorker } from "./jobs/caption.ts";
@@ -39,10 +39,5 @@ export async function main(): Promise<void> {
     concurrency: env.CAPFLOW_CAPTION_CONCURRENCY,
     maxPixels: env.CAPFLOW_MAX_IMAGE_PIXELS,
   });
-  worker.on("error", (err) => log.error({ err }, "worker error"));
-  rt.shutdown.add("worker", () => worker.close());
-  const queue = createQueue("captions", { connection: rt.redis, prefix: rt.prefix });
-  rt.shutdown.add("queue", () => queue.close());
-  const liveness = workerLiveness(worker, queue, env.CAPFLOW_LIVENESS_STALE_SECONDS * 1000);
-  await rt.serveOps(() => liveness.check());
+  await serveWorker(rt, "captions", worker);
 }

@@ -4,7 +4,12 @@ import { MicroBatcher } from "./micro-batcher.ts";
 describe("MicroBatcher", () => {
   it("runs items submitted together as one batch, in order", async () => {
     const sizes: number[] = [];
-    const b = new MicroBatcher<number, number>({ maxBatch: 8, maxWaitMs: 20, run: (xs) => xs.map((x) => x * 2), onBatch: (n) => sizes.push(n) });
+    const b = new MicroBatcher<number, number>({
+      maxBatch: 8,
+      maxWaitMs: 20,
+      run: (xs) => xs.map((x) => x * 2),
+      onBatch: (n) => sizes.push(n),
+    });
     const out = await Promise.all([1, 2, 3].map((x) => b.submit(x)));
     expect(out).toEqual([2, 4, 6]);
     expect(sizes).toEqual([3]);
@@ -12,7 +17,12 @@ describe("MicroBatcher", () => {
 
   it("cuts at maxBatch without waiting", async () => {
     const sizes: number[] = [];
-    const b = new MicroBatcher<number, number>({ maxBatch: 2, maxWaitMs: 60_000, run: (xs) => xs, onBatch: (n) => sizes.push(n) });
+    const b = new MicroBatcher<number, number>({
+      maxBatch: 2,
+      maxWaitMs: 60_000,
+      run: (xs) => xs,
+      onBatch: (n) => sizes.push(n),
+    });
     const out = await Promise.all([1, 2, 3, 4].map((x) => b.submit(x)));
     expect(out).toEqual([1, 2, 3, 4]);
     expect(sizes).toEqual([2, 2]);

@@ -10,9 +10,17 @@ import {
   type Tf,
 } from "@capflow/common";
 
-const reloads = metrics.counter("capflow_caption_model_reloads_total", "Model (re)loads, by outcome", ["status"]);
-const modelEpoch = metrics.gauge("capflow_caption_model_epoch", "Epoch of the serving model's run", ["model"]);
-const modelLoadedAt = metrics.gauge("capflow_caption_model_loaded_timestamp_seconds", "When the serving model was loaded", ["model"]);
+const reloads = metrics.counter("capflow_caption_model_reloads_total", "Model (re)loads, by outcome", [
+  "status",
+]);
+const modelEpoch = metrics.gauge("capflow_caption_model_epoch", "Epoch of the serving model's run", [
+  "model",
+]);
+const modelLoadedAt = metrics.gauge(
+  "capflow_caption_model_loaded_timestamp_seconds",
+  "When the serving model was loaded",
+  ["model"],
+);
 
 export class NoModelError extends Error {
   override name = "NoModelError";
@@ -41,14 +49,23 @@ export class ModelHolder {
   private loading?: Promise<void>;
 
   constructor(
-    private readonly deps: { store: ObjectStore; tf: Tf; log: Logger; encoderId: string; maxModelBytes?: number },
+    private readonly deps: {
+      store: ObjectStore;
+      tf: Tf;
+      log: Logger;
+      encoderId: string;
+      maxModelBytes?: number;
+    },
     readonly name: string,
   ) {}
 
   async acquire(): Promise<Lease> {
     if (!this.slot) await this.refresh();
     const slot = this.slot;
-    if (!slot) throw new NoModelError(`no model is published as "${this.name}" (train one with capflow train --publish-as ${this.name})`);
+    if (!slot)
+      throw new NoModelError(
+        `no model is published as "${this.name}" (train one with capflow train --publish-as ${this.name})`,
+      );
     slot.inFlight++;
     let released = false;
     return {
@@ -77,7 +94,8 @@ export class ModelHolder {
     try {
       pointer = await readModelPointer(this.deps.store, this.name);
     } catch (err) {
-      if (!(err instanceof NotFoundError)) this.deps.log.warn({ err: (err as Error).message, model: this.name }, "cannot read model pointer");
+      if (!(err instanceof NotFoundError))
+        this.deps.log.warn({ err: (err as Error).message, model: this.name }, "cannot read model pointer");
       return;
     }
     const key = `${pointer.runId}/${pointer.epoch}/${pointer.publishedAt}`;
@@ -92,7 +110,9 @@ export class ModelHolder {
       return;
     }
     try {
-      const loaded = await loadPublishedModel(this.deps.store, this.deps.tf, pointer, { maxBytes: this.deps.maxModelBytes });
+      const loaded = await loadPublishedModel(this.deps.store, this.deps.tf, pointer, {
+        maxBytes: this.deps.maxModelBytes,
+      });
       const old = this.slot;
       this.slot = { loaded, inFlight: 0, retired: false };
       this.pointerKey = key;
@@ -107,7 +127,10 @@ export class ModelHolder {
     } catch (err) {
       reloads.inc({ status: "failed" });
       this.pointerKey = key;
-      this.deps.log.error({ model: this.name, err: (err as Error).message }, "model refused; the previous one keeps serving");
+      this.deps.log.error(
+        { model: this.name, err: (err as Error).message },
+        "model refused; the previous one keeps serving",
+      );
     }
   }
 

@@ -16,7 +16,7 @@ export interface ChildSpec {
 export interface Supervised {
   name: string;
   child: ChildProcess;
-  /** The ops URL the child logged ("ops server: ..."), once known. */
+  /** The URL the child logged when it started serving (ops server or API), once known. */
   opsUrl: Promise<string | undefined>;
   exited: Promise<number | null>;
 }
@@ -47,7 +47,7 @@ export class Supervisor {
     const lines = readline.createInterface({ input: child.stdout! });
     lines.on("line", (line) => {
       log.write(`${line}\n`);
-      if (line.includes('"ops server')) {
+      if (line.includes('"ops server') || line.includes('"api listening"')) {
         try {
           resolveUrl((JSON.parse(line) as { url?: string }).url);
         } catch {

@@ -19,6 +19,13 @@ export * from "./dataset/manifest.ts";
 export * from "./compute/index.ts";
 export * from "./model/index.ts";
 export * from "./registry/published-model.ts";
-export { load as loadEncoder, encoderId as defaultEncoderId, PIXELS_PER_IMAGE, IMAGE_SIZE } from "./encoder/index.ts";
+export {
+  load as loadEncoder,
+  encoderId as defaultEncoderId,
+  PIXELS_PER_IMAGE,
+  IMAGE_SIZE,
+} from "./encoder/index.ts";
 export type { Encoder, EncoderConfig, EncoderRuntime } from "./encoder/index.ts";
 export * from "./preprocess/decode-image.ts";
+export * from "./admin/index.ts";
+export * from "./serve-worker.ts";

@@ -39,9 +39,9 @@ describe("redis policy", () => {
 
   it("names the install command when redis-server is missing", async () => {
     expect(redisServerAvailable("/nonexistent/redis-server")).toBe(false);
-    await expect(startEmbeddedRedis({ dataDir: await tempDir("redis"), binary: "/nonexistent/redis-server" })).rejects.toThrow(
-      REDIS_INSTALL_HINT,
-    );
+    await expect(
+      startEmbeddedRedis({ dataDir: await tempDir("redis"), binary: "/nonexistent/redis-server" }),
+    ).rejects.toThrow(REDIS_INSTALL_HINT);
   });
 });
 

@@ -11,7 +11,12 @@ export const FeatureEnv = CommonEnv.extend({
   CAPFLOW_FEATURE_EXECUTION_PROVIDERS: z
     .string()
     .default("cpu")
-    .transform((s) => s.split(",").map((p) => p.trim()).filter(Boolean)),
+    .transform((s) =>
+      s
+        .split(",")
+        .map((p) => p.trim())
+        .filter(Boolean),
+    ),
   CAPFLOW_MAX_IMAGE_PIXELS: envInt(1).default(50_000_000),
   CAPFLOW_ENCODER_CACHE: z.string().optional(),
   CAPFLOW_LIVENESS_STALE_SECONDS: envInt(10).default(600),

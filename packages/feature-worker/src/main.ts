@@ -1,5 +1,4 @@
-import { createQueue, setBuildInfo, startRuntime, workerLiveness } from "@capflow/common";
-import { loadEncoder as load } from "@capflow/common";
+import { loadEncoder as load, serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
 import { FeatureEnv } from "./env.ts";
 import { announceEncoder, createFeatureWorker } from "./jobs/extract-features.ts";
 
@@ -11,7 +10,8 @@ export async function main(): Promise<void> {
     runtime: env.CAPFLOW_FEATURE_RUNTIME,
     threads: env.CAPFLOW_FEATURE_THREADS,
     cacheDir: env.CAPFLOW_ENCODER_CACHE,
-    executionProviders: env.CAPFLOW_FEATURE_RUNTIME === "onnx" ? env.CAPFLOW_FEATURE_EXECUTION_PROVIDERS : undefined,
+    executionProviders:
+      env.CAPFLOW_FEATURE_RUNTIME === "onnx" ? env.CAPFLOW_FEATURE_EXECUTION_PROVIDERS : undefined,
     logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
   });
   rt.shutdown.add("encoder", () => encoder.dispose());
@@ -30,11 +30,5 @@ export async function main(): Promise<void> {
     dtype: env.CAPFLOW_FEATURE_DTYPE,
     maxPixels: env.CAPFLOW_MAX_IMAGE_PIXELS,
   });
-  worker.on("error", (err) => log.error({ err }, "worker error"));
-  worker.on("failed", (job, err) => log.warn({ jobId: job?.id, err: err.message }, "job failed"));
-  rt.shutdown.add("worker", () => worker.close());
-  const queue = createQueue("features", { connection: rt.redis, prefix: rt.prefix });
-  rt.shutdown.add("queue", () => queue.close());
-  const liveness = workerLiveness(worker, queue, env.CAPFLOW_LIVENESS_STALE_SECONDS * 1000);
-  await rt.serveOps(() => liveness.check());
+  await serveWorker(rt, "features", worker);
 }

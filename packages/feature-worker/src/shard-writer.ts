@@ -5,12 +5,24 @@ import { encodeNpy, keys, putJson, type ObjectStore, type ShardIndex } from "@ca
  * reader (or the skip check of a redone job) trusts a shard only when its index exists, so a worker
  * killed between the two writes leaves nothing that looks done. Same input → same bytes.
  */
-export async function writeShard(store: ObjectStore, index: ShardIndex, vectors: Float32Array): Promise<void> {
+export async function writeShard(
+  store: ObjectStore,
+  index: ShardIndex,
+  vectors: Float32Array,
+): Promise<void> {
   const { encoderId, dataset, shardId } = index;
-  await store.put(keys.featureMatrix(encoderId, dataset, shardId), encodeNpy(vectors, index.ids.length, index.dim, index.dtype));
+  await store.put(
+    keys.featureMatrix(encoderId, dataset, shardId),
+    encodeNpy(vectors, index.ids.length, index.dim, index.dtype),
+  );
   await putJson(store, keys.featureIndex(encoderId, dataset, shardId), index);
 }
 
-export async function shardDone(store: ObjectStore, encoderId: string, dataset: string, shardId: string): Promise<boolean> {
+export async function shardDone(
+  store: ObjectStore,
+  encoderId: string,
+  dataset: string,
+  shardId: string,
+): Promise<boolean> {
   return (await store.head(keys.featureIndex(encoderId, dataset, shardId))) !== undefined;
 }

@@ -27,7 +27,10 @@ describe("feature extraction through the queue", () => {
   const events = new QueueEvents("features", { connection: workerConn.duplicate(), prefix });
 
   beforeAll(async () => {
-    encoder = await loadEncoder({ runtime: "onnx", cacheDir: await tempDir("encoder").then(() => undefined) });
+    encoder = await loadEncoder({
+      runtime: "onnx",
+      cacheDir: await tempDir("encoder").then(() => undefined),
+    });
     store = await localStore();
     await events.waitUntilReady();
   });
@@ -45,7 +48,13 @@ describe("feature extraction through the queue", () => {
       "text.jpg": Buffer.from("I am not an image"),
       "truncated.png": (await drawImage(99)).subarray(0, 200),
     });
-    const opts = { dataset: "drawn", format: "jsonl-folder" as const, dir, shardSize: 5, onError: "skip" as const };
+    const opts = {
+      dataset: "drawn",
+      format: "jsonl-folder" as const,
+      dir,
+      shardSize: 5,
+      onError: "skip" as const,
+    };
     const first = await ingestDataset(store, queue, opts);
     expect(first).toMatchObject({ images: 12, shards: 3, shardsEnqueued: 3, shardsAlreadyQueued: 0 });
     const second = await ingestDataset(store, queue, opts);
@@ -91,7 +100,11 @@ describe("feature extraction through the queue", () => {
     // Redo one job by hand: the committed index makes it a no-op with identical bytes.
     const shardId = info.shards[0]!;
     const before = await store.get(keys.featureMatrix(encoder.id, "drawn", shardId));
-    const job = await queue.add("shard", { dataset: "drawn", shardId, shardKey: keys.shardList("drawn", shardId) });
+    const job = await queue.add("shard", {
+      dataset: "drawn",
+      shardId,
+      shardKey: keys.shardList("drawn", shardId),
+    });
     const redone = await job.waitUntilFinished(events);
     expect(redone).toEqual({ skipped: true });
     expect((await store.get(keys.featureMatrix(encoder.id, "drawn", shardId))).equals(before)).toBe(true);

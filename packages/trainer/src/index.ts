@@ -1,5 +1,11 @@
 export { main } from "./main.ts";
-export { trainRun, type RunResult, type RunProgress, type TrainingSpec, type TestReport } from "./jobs/train-run.ts";
+export {
+  trainRun,
+  type RunResult,
+  type RunProgress,
+  type TrainingSpec,
+  type TestReport,
+} from "./jobs/train-run.ts";
 export { createTrainerWorker } from "./jobs/train-model.ts";
 export { trainCommand, printResult, type TrainCommandOptions } from "./cli/train-command.ts";
 export * from "./checkpoint/checkpoint-store.ts";

@@ -1,5 +1,11 @@
 import { UnrecoverableError } from "bullmq";
-import { NotFoundError, preprocessImage, type CaptionResult, type JobData, type ObjectStore } from "@capflow/common";
+import {
+  NotFoundError,
+  preprocessImage,
+  type CaptionResult,
+  type JobData,
+  type ObjectStore,
+} from "@capflow/common";
 import type { Captioner } from "../captioner.ts";
 
 /** The `captions` job for one image: decode, encode, caption, answer in the job's return value. */
@@ -18,7 +24,8 @@ export async function captionImage(
     try {
       bytes = await store.get(data.imageKey);
     } catch (err) {
-      if (err instanceof NotFoundError) throw new UnrecoverableError(`image ${data.imageKey} is not in the store`);
+      if (err instanceof NotFoundError)
+        throw new UnrecoverableError(`image ${data.imageKey} is not in the store`);
       throw err;
     }
     const pre = await preprocessImage(bytes, { limitInputPixels: maxPixels });

@@ -32,13 +32,19 @@ export async function captionShard(
     for (let i = 0; i < index.ids.length; i += chunk) {
       signal.throwIfAborted();
       const n = Math.min(chunk, index.ids.length - i);
-      const out = await captioner.decode(lease.loaded, vectors.subarray(i * index.dim, (i + n) * index.dim), n, data.decode);
+      const out = await captioner.decode(
+        lease.loaded,
+        vectors.subarray(i * index.dim, (i + n) * index.dim),
+        n,
+        data.decode,
+      );
       out.forEach((o, j) => {
         const id = index.ids[i + j]!;
         lines.push({ id, key: keyOf.get(id) ?? "", caption: o.caption, logProb: o.logProb });
       });
     }
-    for (const f of index.failures) lines.push({ id: f.id, key: keyOf.get(f.id) ?? "", error: { reason: f.reason, message: f.message } });
+    for (const f of index.failures)
+      lines.push({ id: f.id, key: keyOf.get(f.id) ?? "", error: { reason: f.reason, message: f.message } });
     const resultsKey = keys.captionShardResults(data.batchId, data.shardId);
     await store.put(resultsKey, lines.map((l) => JSON.stringify(l)).join("\n") + (lines.length ? "\n" : ""));
     return { shardId: data.shardId, captioned: index.ids.length, failed: index.failures.length, resultsKey };

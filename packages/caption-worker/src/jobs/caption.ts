@@ -11,7 +11,10 @@ const latency = metrics.histogram(
   ["kind"],
   [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
 );
-const outcomes = metrics.counter("capflow_caption_jobs_total", "Caption jobs finished, by kind and outcome", ["kind", "status"]);
+const outcomes = metrics.counter("capflow_caption_jobs_total", "Caption jobs finished, by kind and outcome", [
+  "kind",
+  "status",
+]);
 
 export interface CaptionWorkerDeps {
   captioner: Captioner;
@@ -25,7 +28,8 @@ export interface CaptionWorkerDeps {
 
 /** The `captions` queue: single images (online, high priority) and bulk shards. */
 export function createCaptionWorker(deps: CaptionWorkerDeps): Worker {
-  for (const kind of ["image", "bulk-shard"]) for (const status of ["ok", "failed"]) outcomes.inc({ kind, status }, 0);
+  for (const kind of ["image", "bulk-shard"])
+    for (const status of ["ok", "failed"]) outcomes.inc({ kind, status }, 0);
   return createWorker(
     "captions",
     async (data, job, signal) => {

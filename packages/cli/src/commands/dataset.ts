@@ -15,12 +15,15 @@ export function registerDataset(program: Command): void {
     )
     .argument("[out]", "output folder", ".capflow/datasets/emoji")
     .addOption(
-      new Option("--size <size>", "ci: 60 emoji (seconds); default: ~1,900 emoji; full: + skin tones")
-        .choices(["ci", "default", "full"])
+      new Option(
+        "--size <size>",
+        "ci: 60 emoji (seconds); demo: 300; default: ~1,900 emoji; full: + skin tones",
+      )
+        .choices(["ci", "demo", "default", "full"])
         .default("default"),
     )
     .option("--low-res", "render every style at 64 px and upscale, so sharpness gives no style away", false)
-    .action(async (out: string, opts: { size: "ci" | "default" | "full"; lowRes: boolean }) => {
+    .action(async (out: string, opts: { size: "ci" | "demo" | "default" | "full"; lowRes: boolean }) => {
       const { buildEmojiDataset } = await import("@capflow/ingest");
       const started = Date.now();
       const result = await buildEmojiDataset(path.resolve(out), {

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { registerApi } from "./api.ts";
 import { registerCaption } from "./caption.ts";
 import { registerDataset } from "./dataset.ts";
+import { registerDemo } from "./demo.ts";
 import { registerIngest } from "./ingest.ts";
 import { registerQueue } from "./queue.ts";
 import { registerReport } from "./report.ts";
@@ -12,6 +13,7 @@ import { registerWorker } from "./worker.ts";
 /** Every subcommand, one file each. Role code is imported lazily so `--help` stays instant. */
 export function registerCommands(program: Command): void {
   registerUp(program);
+  registerDemo(program);
   registerDataset(program);
   registerIngest(program);
   registerTrain(program);

@@ -16,14 +16,16 @@ export function registerIngest(program: Command): void {
         "  flickr8k-token   Flickr8k.token.txt + Flickr_8k.{train,dev,test}Images.txt + Flicker8k_Dataset/\n" +
         "  flickr30k        results.csv (image_name| comment_number| comment) + flickr30k_images/\n" +
         "  coco             annotations/captions_*.json + the image folders\n" +
-        "  jsonl-folder     captions.jsonl ({\"image\": ..., \"captions\": [...]}) + images",
+        '  jsonl-folder     captions.jsonl ({"image": ..., "captions": [...]}) + images',
     )
     .argument("<dir>", "the dataset's folder")
     .addOption(new Option("-f, --format <format>", "dataset format").choices(FORMATS))
     .option("-d, --dataset <name>", "name in the store (default: the folder's name)")
     .option("--shard-size <n>", "images per feature job", positiveInt, 128)
     .addOption(
-      new Option("--on-error <policy>", "a malformed line: skip (report it and go on) or fail").choices(["skip", "fail"]).default("skip"),
+      new Option("--on-error <policy>", "a malformed line: skip (report it and go on) or fail")
+        .choices(["skip", "fail"])
+        .default("skip"),
     )
     .action(async (dir: string, opts) => {
       const { ingestCommand } = await import("@capflow/ingest");

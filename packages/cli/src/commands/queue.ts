@@ -10,7 +10,7 @@ import {
   type QueueName,
 } from "@capflow/common";
 // TODO(lead): import from "@capflow/common" once its index re-exports "./admin/index.ts".
-import type { CleanableState } from "../../../common/src/admin/index.ts";
+import type { CleanableState } from "@capflow/common";
 
 /** Mirrors the admin module's list so that registering the command imports no queue code. */
 const CLEANABLE_STATES = [
@@ -53,7 +53,7 @@ export async function queueCommand(
   out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
 ): Promise<void> {
   const { cleanJobs, listFailed, pauseQueue, queueStats, resumeQueue, retryFailed, setConcurrency } =
-    await import("../../../common/src/admin/index.ts");
+    await import("@capflow/common");
   const env = parseEnv(CommonEnv, process.env, "queue");
   const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
   const redis = createRedis(endpoint.url, "producer");

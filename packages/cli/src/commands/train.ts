@@ -23,7 +23,11 @@ export function registerTrain(program: Command): void {
     .option("-e, --epochs <n>", "epochs to train", positiveInt, 10)
     .option("--run-id <id>", "name of the run (reuse it to resume)")
     .option("--encoder <id>", "encoder id of the features (default: the one the feature workers run)")
-    .addOption(new Option("--method <method>", "training method").choices(["teacher-forcing", "prefix"]).default("teacher-forcing"))
+    .addOption(
+      new Option("--method <method>", "training method")
+        .choices(["teacher-forcing", "prefix"])
+        .default("teacher-forcing"),
+    )
     .option("--batch-size <n>", "captions per batch (prefix: samples per batch)", positiveInt, 64)
     .option("--learning-rate <x>", "Adam learning rate", positiveNumber, 0.001)
     .option("--min-word-count <n>", "words seen fewer times become <unk>", positiveInt, 1)

@@ -1,11 +1,19 @@
 import path from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
-import { CommonEnv, createLogger, parseEnv, resolveRedis, assertNoEviction, createRedis } from "@capflow/common";
+import {
+  CommonEnv,
+  createLogger,
+  parseEnv,
+  resolveRedis,
+  assertNoEviction,
+  createRedis,
+} from "@capflow/common";
 import { Supervisor } from "../supervisor.ts";
 
 export const positiveInt = (value: string): number => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number, got "${value}"`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`expected a whole number, got "${value}"`);
   return n;
 };
 
@@ -20,7 +28,10 @@ export interface UpOptions {
  * Starts the pipeline on this machine: Redis (embedded unless CAPFLOW_REDIS_URL), then each role as
  * its own process, until Ctrl-C. Returns the supervisor so `demo` can drive the same set-up.
  */
-export async function up(opts: UpOptions, onReady?: (s: Supervisor, redisUrl: string) => Promise<void>): Promise<void> {
+export async function up(
+  opts: UpOptions,
+  onReady?: (s: Supervisor, redisUrl: string) => Promise<void>,
+): Promise<void> {
   const env = parseEnv(CommonEnv, process.env, "up");
   const log = createLogger("up", env.CAPFLOW_LOG_LEVEL);
   const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
@@ -30,11 +41,22 @@ export async function up(opts: UpOptions, onReady?: (s: Supervisor, redisUrl: st
   } finally {
     probe.disconnect();
   }
-  const supervisor = new Supervisor(path.resolve(env.CAPFLOW_HOME, "logs"), { CAPFLOW_REDIS_URL: endpoint.url });
+  const supervisor = new Supervisor(path.resolve(env.CAPFLOW_HOME, "logs"), {
+    CAPFLOW_REDIS_URL: endpoint.url,
+  });
   const specs = [
-    ...Array.from({ length: opts.featureWorkers }, (_, i) => ({ name: `features-${i + 1}`, args: ["worker", "features"] })),
-    ...Array.from({ length: opts.trainers }, (_, i) => ({ name: `training-${i + 1}`, args: ["worker", "training"] })),
-    ...Array.from({ length: opts.captionWorkers }, (_, i) => ({ name: `captions-${i + 1}`, args: ["worker", "captions"] })),
+    ...Array.from({ length: opts.featureWorkers }, (_, i) => ({
+      name: `features-${i + 1}`,
+      args: ["worker", "features"],
+    })),
+    ...Array.from({ length: opts.trainers }, (_, i) => ({
+      name: `training-${i + 1}`,
+      args: ["worker", "training"],
+    })),
+    ...Array.from({ length: opts.captionWorkers }, (_, i) => ({
+      name: `captions-${i + 1}`,
+      args: ["worker", "captions"],
+    })),
     ...(opts.api ? [{ name: "api", args: ["api"] }] : []),
   ];
   let stopping = false;

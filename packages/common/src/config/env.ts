@@ -13,7 +13,10 @@ export const CommonEnv = z.object({
     .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
     .optional()
     .describe("Unset: capflow starts a private redis-server itself"),
-  CAPFLOW_QUEUE_PREFIX: z.string().regex(/^[\w-]+$/).default("capflow"),
+  CAPFLOW_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[\w-]+$/)
+    .default("capflow"),
   CAPFLOW_STORE: z.enum(["local", "s3"]).default("local"),
   CAPFLOW_STORE_DIR: z.string().optional(),
   CAPFLOW_S3_BUCKET: z.string().optional(),
@@ -43,7 +46,8 @@ export function redactEnv(env: Record<string, unknown>): Record<string, unknown>
     Object.entries(env).map(([k, v]) => {
       if (v === undefined) return [k, v];
       if (SECRET.test(k) && !k.endsWith("_ID")) return [k, "[redacted]"];
-      if (typeof v === "string" && /^\w+:\/\/[^/]*:[^@/]*@/.test(v)) return [k, v.replace(/:[^:@/]*@/, ":[redacted]@")];
+      if (typeof v === "string" && /^\w+:\/\/[^/]*:[^@/]*@/.test(v))
+        return [k, v.replace(/:[^:@/]*@/, ":[redacted]@")];
       return [k, v];
     }),
   );

@@ -12,7 +12,11 @@ describe("parseEnv", () => {
   it("fails naming every bad variable", () => {
     const err = (() => {
       try {
-        parseEnv(CommonEnv, { CAPFLOW_STORE: "ftp", CAPFLOW_REDIS_URL: "localhost:6379", CAPFLOW_OPS_PORT: "x" }, "ingest");
+        parseEnv(
+          CommonEnv,
+          { CAPFLOW_STORE: "ftp", CAPFLOW_REDIS_URL: "localhost:6379", CAPFLOW_OPS_PORT: "x" },
+          "ingest",
+        );
       } catch (e) {
         return e as Error;
       }
@@ -26,8 +30,12 @@ describe("parseEnv", () => {
   });
 
   it("parses booleans as words, not truthiness", () => {
-    expect(parseEnv(CommonEnv, { CAPFLOW_S3_FORCE_PATH_STYLE: "false" }).CAPFLOW_S3_FORCE_PATH_STYLE).toBe(false);
-    expect(parseEnv(CommonEnv, { CAPFLOW_S3_FORCE_PATH_STYLE: "true" }).CAPFLOW_S3_FORCE_PATH_STYLE).toBe(true);
+    expect(parseEnv(CommonEnv, { CAPFLOW_S3_FORCE_PATH_STYLE: "false" }).CAPFLOW_S3_FORCE_PATH_STYLE).toBe(
+      false,
+    );
+    expect(parseEnv(CommonEnv, { CAPFLOW_S3_FORCE_PATH_STYLE: "true" }).CAPFLOW_S3_FORCE_PATH_STYLE).toBe(
+      true,
+    );
   });
 
   it("redacts secrets and URL passwords before logging", () => {

@@ -20,7 +20,9 @@ export function parseEnv<S extends z.ZodType>(
     const variable = issue.path.join(".") || "(environment)";
     return `  ${variable}: ${issue.message}`;
   });
-  throw new ConfigError(`${role}: invalid configuration\n${lines.join("\n")}\nSee .env.example for every variable.`);
+  throw new ConfigError(
+    `${role}: invalid configuration\n${lines.join("\n")}\nSee .env.example for every variable.`,
+  );
 }
 
 /** "true"/"1"/"yes" and friends; env vars are strings, z.coerce.boolean would take "false" as true. */
@@ -28,4 +30,5 @@ export const envBoolean = z
   .enum(["true", "false", "1", "0", "yes", "no"])
   .transform((v) => v === "true" || v === "1" || v === "yes");
 
-export const envInt = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+export const envInt = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max);

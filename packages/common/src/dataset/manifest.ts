@@ -26,7 +26,10 @@ export interface DatasetInfo {
 }
 
 export async function* readManifest(store: ObjectStore, dataset: string): AsyncIterable<ManifestRow> {
-  const lines = createInterface({ input: await store.getStream(keys.manifest(dataset)), crlfDelay: Infinity });
+  const lines = createInterface({
+    input: await store.getStream(keys.manifest(dataset)),
+    crlfDelay: Infinity,
+  });
   for await (const line of lines) if (line.trim()) yield JSON.parse(line) as ManifestRow;
 }
 

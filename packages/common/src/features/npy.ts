@@ -7,7 +7,12 @@ export type NpyDtype = "float32" | "float16";
 const DESCR: Record<NpyDtype, string> = { float32: "<f4", float16: "<f2" };
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 0x01, 0x00]);
 
-export function encodeNpy(data: Float32Array, rows: number, cols: number, dtype: NpyDtype = "float32"): Buffer {
+export function encodeNpy(
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  dtype: NpyDtype = "float32",
+): Buffer {
   if (data.length !== rows * cols) throw new Error(`npy: ${data.length} values for a ${rows}x${cols} matrix`);
   let header = `{'descr': '${DESCR[dtype]}', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
   const unpadded = MAGIC.length + 2 + header.length + 1;
@@ -62,7 +67,7 @@ export function toFloat16(src: Float32Array): Uint16Array {
       out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
       continue;
     }
-    let e = exp - 127 + 15;
+    const e = exp - 127 + 15;
     if (e >= 0x1f) {
       out[i] = sign | 0x7c00;
       continue;
@@ -83,8 +88,8 @@ export function toFloat16(src: Float32Array): Uint16Array {
     }
     let half = (e << 10) | (mant >> 13);
     const rem = mant & 0x1fff;
+    // Rounding may carry into the exponent (and up to infinity): that is the right answer.
     if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-    e = half >> 10;
     out[i] = sign | half;
   }
   return out;

@@ -10,7 +10,8 @@ export interface ShardList {
   images: Array<{ id: string; key: string }>;
 }
 
-export type FailureReason = "empty" | "format" | "decode" | "too_large" | "timeout" | "invalid" | "missing" | "non_finite";
+export type FailureReason =
+  "empty" | "format" | "decode" | "too_large" | "timeout" | "invalid" | "missing" | "non_finite";
 export interface ShardFailure {
   id: string;
   reason: FailureReason;
@@ -30,7 +31,12 @@ export interface ShardIndex {
   failures: ShardFailure[];
 }
 
-export async function readShardIndex(store: ObjectStore, encoderId: string, dataset: string, shardId: string): Promise<ShardIndex> {
+export async function readShardIndex(
+  store: ObjectStore,
+  encoderId: string,
+  dataset: string,
+  shardId: string,
+): Promise<ShardIndex> {
   return getJson<ShardIndex>(store, keys.featureIndex(encoderId, dataset, shardId));
 }
 
@@ -44,13 +50,19 @@ export async function readShardFeatures(
   const index = await readShardIndex(store, encoderId, dataset, shardId);
   const { data, rows, cols } = decodeNpy(await store.get(keys.featureMatrix(encoderId, dataset, shardId)));
   if (rows !== index.ids.length || cols !== index.dim) {
-    throw new Error(`shard ${shardId}: matrix is ${rows}x${cols}, index says ${index.ids.length}x${index.dim}`);
+    throw new Error(
+      `shard ${shardId}: matrix is ${rows}x${cols}, index says ${index.ids.length}x${index.dim}`,
+    );
   }
   return { index, vectors: data };
 }
 
 /** Every committed shard of a dataset for an encoder. */
-export async function* listShardIndexes(store: ObjectStore, encoderId: string, dataset: string): AsyncIterable<ShardIndex> {
+export async function* listShardIndexes(
+  store: ObjectStore,
+  encoderId: string,
+  dataset: string,
+): AsyncIterable<ShardIndex> {
   for await (const { key } of store.list(keys.featurePrefix(encoderId, dataset))) {
     if (key.endsWith(".json")) yield await getJson<ShardIndex>(store, key);
   }

@@ -65,8 +65,8 @@ export function registerQueueDepthMetrics(queues: Queue[]): void {
 }
 
 /** Why a job failed, as a bounded label value (never the error message). */
-export type FailureReason = "malformed" | "unrecoverable" | "stalled" | "aborted" | "timeout" | "error";
-export const FAILURE_REASONS: readonly FailureReason[] = [
+export type JobFailureReason = "malformed" | "unrecoverable" | "stalled" | "aborted" | "timeout" | "error";
+export const JOB_FAILURE_REASONS: readonly JobFailureReason[] = [
   "malformed",
   "unrecoverable",
   "stalled",
@@ -75,7 +75,7 @@ export const FAILURE_REASONS: readonly FailureReason[] = [
   "error",
 ];
 
-export function failureReason(err: Error): FailureReason {
+export function failureReason(err: Error): JobFailureReason {
   if (err.name === "UnrecoverableError")
     return err.message.startsWith("malformed") ? "malformed" : "unrecoverable";
   if (/stalled more than/i.test(err.message)) return "stalled";
@@ -131,7 +131,7 @@ export function instrumentWorker(worker: Worker, queue: string = worker.name): v
     jobsTotal().inc({ queue, status }, 0);
     jobDuration().zero({ queue, status });
   }
-  for (const reason of FAILURE_REASONS) jobFailures().inc({ queue, reason }, 0);
+  for (const reason of JOB_FAILURE_REASONS) jobFailures().inc({ queue, reason }, 0);
   jobsStalled().inc({ queue }, 0);
   jobWait().zero({ queue });
 

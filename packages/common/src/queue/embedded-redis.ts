@@ -45,14 +45,22 @@ export async function startEmbeddedRedis(opts: {
   mkdirSync(opts.dataDir, { recursive: true });
   const port = opts.port ?? (await freePort());
   const args = [
-    "--port", String(port),
-    "--bind", "127.0.0.1",
-    "--dir", path.resolve(opts.dataDir),
-    "--maxmemory-policy", "noeviction",
-    "--save", "",
-    "--appendonly", opts.persistence === false ? "no" : "yes",
-    "--appendfsync", "everysec",
-    "--protected-mode", "yes",
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    path.resolve(opts.dataDir),
+    "--maxmemory-policy",
+    "noeviction",
+    "--save",
+    "",
+    "--appendonly",
+    opts.persistence === false ? "no" : "yes",
+    "--appendfsync",
+    "everysec",
+    "--protected-mode",
+    "yes",
   ];
   const child: ChildProcess = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";

@@ -11,7 +11,10 @@ const StoreKey = z
   .string()
   .min(1)
   .max(1024)
-  .refine((k) => !k.startsWith("/") && !k.split("/").includes(".."), "a store key is relative and has no '..'");
+  .refine(
+    (k) => !k.startsWith("/") && !k.split("/").includes(".."),
+    "a store key is relative and has no '..'",
+  );
 
 export const FeaturesJob = z.object({
   dataset: Id,

@@ -15,20 +15,33 @@ export function createQueue<Q extends QueueName>(name: Q, ctx: QueueContext): Ty
     connection: ctx.connection,
     prefix: ctx.prefix,
     defaultJobOptions: JobCatalog[name].options,
+    // The events stream is capped so Redis memory stays flat over millions of jobs
+    // (docs/operations.md, retention).
+    streams: { events: { maxLen: 2_000 } },
   }) as TypedQueue<Q>;
 }
 
+/** QueueEvents reads a stream with a blocking command: it needs a worker-style connection of its own. */
 export function createQueueEvents(name: QueueName, ctx: { connection: Redis; prefix: string }): QueueEvents {
-  return new QueueEvents(name, { connection: ctx.connection.duplicate(), prefix: ctx.prefix });
+  return new QueueEvents(name, {
+    connection: ctx.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true }),
+    prefix: ctx.prefix,
+  });
 }
 
-export type Processor<Q extends QueueName> = (data: JobData<Q>, job: Job, signal: AbortSignal) => Promise<unknown>;
+export type Processor<Q extends QueueName> = (
+  data: JobData<Q>,
+  job: Job,
+  signal: AbortSignal,
+) => Promise<unknown>;
 
 /** Validates a job's payload against the catalog; a malformed one can never succeed, so no retries. */
 export function parseJobData<Q extends QueueName>(name: Q, raw: unknown): JobData<Q> {
   const parsed = JobCatalog[name].schema.safeParse(raw);
   if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "(payload)"}: ${i.message}`).join("; ");
+    const detail = parsed.error.issues
+      .map((i) => `${i.path.join(".") || "(payload)"}: ${i.message}`)
+      .join("; ");
     throw new UnrecoverableError(`malformed ${name} job: ${detail}`);
   }
   return parsed.data as JobData<Q>;
@@ -42,7 +55,8 @@ export function createWorker<Q extends QueueName>(
   const { connection, ...rest } = opts;
   const worker = new Worker(
     name,
-    async (job, _token, signal) => processor(parseJobData(name, job.data), job, signal ?? new AbortController().signal),
+    async (job, _token, signal) =>
+      processor(parseJobData(name, job.data), job, signal ?? new AbortController().signal),
     { ...rest, connection },
   );
   openWorkers.add(worker);

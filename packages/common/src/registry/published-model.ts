@@ -23,7 +23,12 @@ export async function publishModel(
   name: string,
   m: { runId: string; epoch: number; encoderId: string; cider: number },
 ): Promise<ModelPointer> {
-  const pointer: ModelPointer = { name, ...m, checkpoint: keys.runEpoch(m.runId, m.epoch), publishedAt: new Date().toISOString() };
+  const pointer: ModelPointer = {
+    name,
+    ...m,
+    checkpoint: keys.runEpoch(m.runId, m.epoch),
+    publishedAt: new Date().toISOString(),
+  };
   await putJson(store, keys.modelPointer(name), pointer);
   return pointer;
 }
@@ -55,16 +60,22 @@ export async function loadPublishedModel(
   opts: { maxBytes?: number } = {},
 ): Promise<LoadedCaptionModel> {
   const dir = pointer.checkpoint;
-  if (!dir.startsWith("runs/")) throw new ModelRejectedError(`model ${pointer.name}: checkpoint ${dir} is outside runs/`);
+  if (!dir.startsWith("runs/"))
+    throw new ModelRejectedError(`model ${pointer.name}: checkpoint ${dir} is outside runs/`);
   const commit = await getJson<{ files: Record<string, string> }>(store, `${dir}COMMIT.json`);
   const maxBytes = opts.maxBytes ?? 512 * 1024 * 1024;
   const read = async (name: string) => {
     const head = await store.head(dir + name);
     if (!head) throw new ModelRejectedError(`model ${pointer.name}: ${dir}${name} is missing`);
-    if (head.size > maxBytes) throw new ModelRejectedError(`model ${pointer.name}: ${name} is ${head.size} bytes, over the ${maxBytes} limit`);
+    if (head.size > maxBytes)
+      throw new ModelRejectedError(
+        `model ${pointer.name}: ${name} is ${head.size} bytes, over the ${maxBytes} limit`,
+      );
     const body = await store.get(dir + name);
     if (createHash("sha256").update(body).digest("hex") !== commit.files[name]) {
-      throw new ModelRejectedError(`model ${pointer.name}: ${dir}${name} does not match its commit marker (tampered or torn)`);
+      throw new ModelRejectedError(
+        `model ${pointer.name}: ${dir}${name} does not match its commit marker (tampered or torn)`,
+      );
     }
     return body;
   };
@@ -73,12 +84,16 @@ export async function loadPublishedModel(
   const specs = JSON.parse((await read("weights.json")).toString()) as WeightSpec[];
   const weights = decodeWeights(specs, await read("weights.bin"));
   const { pretrainedEmbeddings: _drop, ...modelConfig } = config.model;
-  const model = createCaptionModel(tf, { ...modelConfig, vocabSize: vocab.size } as Parameters<typeof createCaptionModel>[1]);
+  const model = createCaptionModel(tf, { ...modelConfig, vocabSize: vocab.size } as Parameters<
+    typeof createCaptionModel
+  >[1]);
   try {
     model.setWeights(weights);
   } catch (err) {
     model.dispose();
-    throw new ModelRejectedError(`model ${pointer.name}: weights do not fit the config: ${(err as Error).message}`);
+    throw new ModelRejectedError(
+      `model ${pointer.name}: weights do not fit the config: ${(err as Error).message}`,
+    );
   }
   return { pointer, model, vocab, version: `${pointer.name}@${pointer.runId}/epoch-${pointer.epoch}` };
 }

@@ -100,7 +100,11 @@ export class LocalStore implements ObjectStore {
     yield* this.walk(start, dirKey, prefix);
   }
 
-  private async *walk(dir: string, dirKey: string, prefix: string): AsyncIterable<{ key: string; size: number }> {
+  private async *walk(
+    dir: string,
+    dirKey: string,
+    prefix: string,
+  ): AsyncIterable<{ key: string; size: number }> {
     let entries;
     try {
       entries = await fs.readdir(dir, { withFileTypes: true });
@@ -113,7 +117,8 @@ export class LocalStore implements ObjectStore {
       if (!dirKey && entry.name === TMP) continue;
       const key = dirKey ? `${dirKey}/${entry.name}` : entry.name;
       if (entry.isDirectory()) {
-        if (prefix.startsWith(`${key}/`) || key.startsWith(prefix)) yield* this.walk(path.join(dir, entry.name), key, prefix);
+        if (prefix.startsWith(`${key}/`) || key.startsWith(prefix))
+          yield* this.walk(path.join(dir, entry.name), key, prefix);
       } else if (entry.isFile() && key.startsWith(prefix)) {
         yield { key, size: (await fs.stat(path.join(dir, entry.name))).size };
       }

@@ -30,7 +30,10 @@ function isNotFound(err: unknown): boolean {
 }
 
 function isPreconditionFailed(err: unknown): boolean {
-  return err instanceof S3ServiceException && (err.$metadata.httpStatusCode === 412 || err.name === "PreconditionFailed");
+  return (
+    err instanceof S3ServiceException &&
+    (err.$metadata.httpStatusCode === 412 || err.name === "PreconditionFailed")
+  );
 }
 
 /**
@@ -67,14 +70,21 @@ export class S3Store implements ObjectStore {
 
   async put(key: string, body: Uint8Array | string, opts?: { contentType?: string }): Promise<void> {
     await this.client.send(
-      new PutObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key), Body: body, ContentType: opts?.contentType }),
+      new PutObjectCommand({
+        Bucket: this.opts.bucket,
+        Key: this.k(key),
+        Body: body,
+        ContentType: opts?.contentType,
+      }),
     );
   }
 
   async putIfAbsent(key: string, body: Uint8Array | string): Promise<boolean> {
     if ((await this.conditionalCreate()) === "best-effort" && (await this.head(key))) return false;
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key), Body: body, IfNoneMatch: "*" }));
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key), Body: body, IfNoneMatch: "*" }),
+      );
       return true;
     } catch (err) {
       if (isPreconditionFailed(err)) return false;
@@ -92,13 +102,17 @@ export class S3Store implements ObjectStore {
       const key = this.k(`.capflow-probe/${Date.now()}-${Math.random().toString(36).slice(2)}`);
       await this.client.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key: key, Body: "1" }));
       try {
-        await this.client.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key: key, Body: "2", IfNoneMatch: "*" }));
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.opts.bucket, Key: key, Body: "2", IfNoneMatch: "*" }),
+        );
         return "best-effort" as const;
       } catch (err) {
         if (isPreconditionFailed(err)) return "atomic" as const;
         return "best-effort" as const;
       } finally {
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: key })).catch(() => {});
+        await this.client
+          .send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: key }))
+          .catch(() => {});
       }
     })();
     return this.probe;
@@ -113,7 +127,9 @@ export class S3Store implements ObjectStore {
 
   async getStream(key: string): Promise<Readable> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key) }));
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key) }),
+      );
       if (!out.Body) throw new NotFoundError(key);
       return out.Body as Readable;
     } catch (err) {
@@ -124,7 +140,9 @@ export class S3Store implements ObjectStore {
 
   async head(key: string): Promise<{ size: number } | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key) }));
+      const out = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.opts.bucket, Key: this.k(key) }),
+      );
       return { size: out.ContentLength ?? 0 };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -136,7 +154,11 @@ export class S3Store implements ObjectStore {
     let token: string | undefined;
     do {
       const out = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: this.prefix + prefix, ContinuationToken: token }),
+        new ListObjectsV2Command({
+          Bucket: this.opts.bucket,
+          Prefix: this.prefix + prefix,
+          ContinuationToken: token,
+        }),
       );
       for (const obj of out.Contents ?? []) {
         if (!obj.Key) continue;

@@ -1,11 +1,22 @@
 import type { Worker } from "bullmq";
 import type { Redis } from "ioredis";
-import { createWorker, metrics, putJson, type JobData, type Logger, type NpyDtype, type ObjectStore } from "@capflow/common";
+import {
+  createWorker,
+  metrics,
+  putJson,
+  type JobData,
+  type Logger,
+  type NpyDtype,
+  type ObjectStore,
+} from "@capflow/common";
 import type { Encoder } from "@capflow/common";
 import { shardDone, writeShard } from "../shard-writer.ts";
 import { extractShard, readShardList } from "./extract-shard.ts";
 
-const images = metrics.counter("capflow_feature_images_total", "Images processed, by outcome", ["status", "reason"]);
+const images = metrics.counter("capflow_feature_images_total", "Images processed, by outcome", [
+  "status",
+  "reason",
+]);
 const batchSeconds = metrics.histogram(
   "capflow_feature_batch_seconds",
   "Encoder time per batch",
@@ -27,7 +38,12 @@ export interface FeatureWorkerDeps {
 }
 
 /** The `features` job: one shard of images in, one shard of vectors (or quarantined images) out. */
-export async function extractFeatures(deps: FeatureWorkerDeps, data: JobData<"features">, report: (p: number) => Promise<void>, signal: AbortSignal) {
+export async function extractFeatures(
+  deps: FeatureWorkerDeps,
+  data: JobData<"features">,
+  report: (p: number) => Promise<void>,
+  signal: AbortSignal,
+) {
   const { store, encoder, log } = deps;
   // Outputs are keyed by content: a redone job (lost lock, killed worker, re-ingest) finds the
   // committed index and does nothing twice.
@@ -44,7 +60,8 @@ export async function extractFeatures(deps: FeatureWorkerDeps, data: JobData<"fe
       batchSeconds.observe({ runtime: encoder.runtime }, seconds);
       void report(Math.round((done / total) * 100)).catch(() => undefined);
     },
-    onImage: (status) => images.inc({ status: status === "ok" ? "ok" : "failed", reason: status === "ok" ? "" : status }),
+    onImage: (status) =>
+      images.inc({ status: status === "ok" ? "ok" : "failed", reason: status === "ok" ? "" : status }),
   });
   await writeShard(
     store,
@@ -60,7 +77,8 @@ export async function extractFeatures(deps: FeatureWorkerDeps, data: JobData<"fe
     result.vectors,
   );
   shards.inc({ status: "done" });
-  if (result.failures.length > 0) log.warn({ shardId: data.shardId, failures: result.failures.length }, "images quarantined");
+  if (result.failures.length > 0)
+    log.warn({ shardId: data.shardId, failures: result.failures.length }, "images quarantined");
   return { vectors: result.ids.length, failures: result.failures.length };
 }
 
@@ -88,5 +106,9 @@ export function createFeatureWorker(deps: FeatureWorkerDeps): Worker {
 
 /** Lets ingest (and operators) know which encoder the workers run, to count shards already done. */
 export async function announceEncoder(store: ObjectStore, encoder: Encoder): Promise<void> {
-  await putJson(store, "encoders/current.json", { id: encoder.id, runtime: encoder.runtime, backend: encoder.backend });
+  await putJson(store, "encoders/current.json", {
+    id: encoder.id,
+    runtime: encoder.runtime,
+    backend: encoder.backend,
+  });
 }

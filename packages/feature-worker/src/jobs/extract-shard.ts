@@ -28,7 +28,8 @@ export async function extractShard(
   opts: ExtractOptions,
 ): Promise<{ ids: string[]; vectors: Float32Array; failures: ShardFailure[] }> {
   const batches: ShardList["images"][] = [];
-  for (let i = 0; i < shard.images.length; i += opts.batchSize) batches.push(shard.images.slice(i, i + opts.batchSize));
+  for (let i = 0; i < shard.images.length; i += opts.batchSize)
+    batches.push(shard.images.slice(i, i + opts.batchSize));
 
   const ids: string[] = [];
   const failures: ShardFailure[] = [];
@@ -68,14 +69,19 @@ export async function extractShard(
   return { ids, vectors, failures };
 }
 
-async function prepare(store: ObjectStore, images: ShardList["images"], opts: ExtractOptions): Promise<Prepared> {
+async function prepare(
+  store: ObjectStore,
+  images: ShardList["images"],
+  opts: ExtractOptions,
+): Promise<Prepared> {
   const results = await Promise.all(
     images.map(async ({ id, key }) => {
       let bytes: Buffer;
       try {
         bytes = await store.get(key);
       } catch (err) {
-        if (err instanceof NotFoundError) return { id, ok: false as const, reason: "missing" as const, message: `${key} not in store` };
+        if (err instanceof NotFoundError)
+          return { id, ok: false as const, reason: "missing" as const, message: `${key} not in store` };
         throw err;
       }
       const result = await preprocessImage(bytes, { limitInputPixels: opts.maxPixels });

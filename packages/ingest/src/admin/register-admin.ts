@@ -16,7 +16,7 @@ import {
   resumeQueue,
   retryFailed,
   setConcurrency,
-} from "../../../common/src/admin/index.ts";
+} from "@capflow/common";
 
 export interface AdminOptions {
   queues: Queue[];

@@ -13,7 +13,11 @@ export interface Progress {
 export function progress(label: string, log: Logger, stream: NodeJS.WriteStream = process.stderr): Progress {
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
-      { format: `${label} [{bar}] {value}/{total} | {rate}/s | ETA {eta_formatted}`, stream, hideCursor: true },
+      {
+        format: `${label} [{bar}] {value}/{total} | {rate}/s | ETA {eta_formatted}`,
+        stream,
+        hideCursor: true,
+      },
       cliProgress.Presets.shades_classic,
     );
     const started = Date.now();

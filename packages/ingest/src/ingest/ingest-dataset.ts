@@ -14,7 +14,13 @@ import {
   type ShardList,
   type TypedQueue,
 } from "@capflow/common";
-import { locateDataset, readDataset, type DatasetFormat, type ReadIssue, type Split } from "../datasets/index.ts";
+import {
+  locateDataset,
+  readDataset,
+  type DatasetFormat,
+  type ReadIssue,
+  type Split,
+} from "../datasets/index.ts";
 
 export type { DatasetInfo, ManifestRow };
 import { extensionOf, featuresJobId, sha256, ShardBuilder, shardIdFor, splitFor } from "./sharding.ts";
@@ -55,8 +61,14 @@ export async function ingestDataset(
   opts: IngestOptions,
 ): Promise<IngestSummary> {
   const { imagesDir } = await locateDataset(opts.format, opts.dir);
-  const total = await fs.readdir(imagesDir).then((f) => f.length, () => undefined);
-  const encoderId = await getJson<{ id: string }>(store, "encoders/current.json").then((e) => e.id, () => undefined);
+  const total = await fs.readdir(imagesDir).then(
+    (f) => f.length,
+    () => undefined,
+  );
+  const encoderId = await getJson<{ id: string }>(store, "encoders/current.json").then(
+    (e) => e.id,
+    () => undefined,
+  );
   const summary: IngestSummary = {
     dataset: opts.dataset,
     images: 0,
@@ -93,7 +105,11 @@ export async function ingestDataset(
     const shardId = shardIdFor(opts.dataset, ids);
     info.shards.push(shardId);
     summary.shards++;
-    const list: ShardList = { dataset: opts.dataset, shardId, images: ids.map((id) => ({ id, key: keysById.get(id)! })) };
+    const list: ShardList = {
+      dataset: opts.dataset,
+      shardId,
+      images: ids.map((id) => ({ id, key: keysById.get(id)! })),
+    };
     for (const id of ids) keysById.delete(id);
     const shardKey = keys.shardList(opts.dataset, shardId);
     await putJson(store, shardKey, list);
@@ -177,4 +193,3 @@ export async function ingestDataset(
   }
   return summary;
 }
-

@@ -23,7 +23,12 @@ const SIGNATURES: Array<[string, (b: Uint8Array) => boolean]> = [
   ["jpg", (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff],
   ["png", (b) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47],
   ["gif", (b) => b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46],
-  ["webp", (b) => Buffer.from(b.subarray(0, 4)).toString("latin1") === "RIFF" && Buffer.from(b.subarray(8, 12)).toString("latin1") === "WEBP"],
+  [
+    "webp",
+    (b) =>
+      Buffer.from(b.subarray(0, 4)).toString("latin1") === "RIFF" &&
+      Buffer.from(b.subarray(8, 12)).toString("latin1") === "WEBP",
+  ],
 ];
 
 /**
@@ -38,7 +43,8 @@ export function extensionOf(bytes: Uint8Array): string {
 export class ShardBuilder {
   private pending: string[] = [];
   constructor(private readonly size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new RangeError(`shard size must be a positive integer, got ${size}`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new RangeError(`shard size must be a positive integer, got ${size}`);
   }
   add(id: string): string[] | undefined {
     this.pending.push(id);

@@ -97,11 +97,14 @@ export async function loadCheckpoint(store: ObjectStore, runId: string, epoch: n
   const commit = await getJson<Commit>(store, dir + COMMIT);
   const read = async (name: string) => {
     const body = await store.get(dir + name);
-    if (sha(body) !== commit.files[name]) throw new Error(`checkpoint ${dir}${name} does not match its commit marker`);
+    if (sha(body) !== commit.files[name])
+      throw new Error(`checkpoint ${dir}${name} does not match its commit marker`);
     return body;
   };
   const specs = JSON.parse((await read("weights.json")).toString()) as WeightSpec[];
-  const optimizer = JSON.parse((await read("optimizer.json")).toString()) as Omit<OptimizerState, "slots"> & { specs: WeightSpec[] };
+  const optimizer = JSON.parse((await read("optimizer.json")).toString()) as Omit<OptimizerState, "slots"> & {
+    specs: WeightSpec[];
+  };
   return {
     runId,
     epoch,

@@ -32,7 +32,8 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<RunResult
   try {
     const encoderId: string = opts.encoder ?? (await currentEncoder(rt.store));
     const spec: JobInput<"training"> = {
-      runId: opts.runId ?? `${opts.dataset}-${new Date().toISOString().slice(0, 10)}-${randomUUID().slice(0, 8)}`,
+      runId:
+        opts.runId ?? `${opts.dataset}-${new Date().toISOString().slice(0, 10)}-${randomUUID().slice(0, 8)}`,
       dataset: opts.dataset,
       encoderId,
       method: opts.method,
@@ -53,7 +54,10 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<RunResult
     let result: RunResult;
     if (opts.inProcess) {
       const { tf } = await loadTf();
-      result = await trainRun({ store: rt.store, tf, log: rt.log, onProgress: show }, TrainingJob.parse(spec));
+      result = await trainRun(
+        { store: rt.store, tf, log: rt.log, onProgress: show },
+        TrainingJob.parse(spec),
+      );
     } else {
       const queue = createQueue("training", { connection: rt.redis, prefix: rt.prefix });
       const events = createQueueEvents("training", { connection: rt.redis, prefix: rt.prefix });
@@ -63,7 +67,9 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<RunResult
       });
       await events.waitUntilReady();
       const job = await queue.add("run", spec, { jobId: `train.${spec.runId}` });
-      process.stderr.write(`submitted run ${spec.runId} (job ${job.id}); waiting for a trainer (capflow worker training)\n`);
+      process.stderr.write(
+        `submitted run ${spec.runId} (job ${job.id}); waiting for a trainer (capflow worker training)\n`,
+      );
       events.on("progress", ({ jobId, data }) => {
         if (jobId === job.id) show(data as RunProgress);
       });
@@ -78,12 +84,16 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<RunResult
 
 async function currentEncoder(store: Parameters<typeof getJson>[0]): Promise<string> {
   const current = await getJson<{ id: string }>(store, "encoders/current.json").catch(() => undefined);
-  if (!current) throw new Error("no encoder has run yet: start a feature worker first, or pass --encoder <id>");
+  if (!current)
+    throw new Error("no encoder has run yet: start a feature worker first, or pass --encoder <id>");
   return current.id;
 }
 
 export function printResult(r: RunResult): void {
-  const row = (label: string, s: { bleu1: number; bleu2: number; bleu3: number; bleu4: number; cider: number }) =>
+  const row = (
+    label: string,
+    s: { bleu1: number; bleu2: number; bleu3: number; bleu4: number; cider: number },
+  ) =>
     `  ${label.padEnd(22)} ${[s.bleu1, s.bleu2, s.bleu3, s.bleu4, s.cider].map((v) => v.toFixed(3).padStart(7)).join(" ")}\n`;
   process.stdout.write(
     `run ${r.runId}: ${r.epochs} epochs (resumed from ${r.resumedFrom}), best epoch ${r.best.epoch} (val CIDEr-D ${r.best.cider.toFixed(3)})\n` +

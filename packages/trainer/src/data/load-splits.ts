@@ -38,7 +38,10 @@ export async function loadSplits(
   for await (const row of readManifest(store, dataset)) rows.set(row.id, row);
   const info = await readDatasetInfo(store, dataset);
 
-  const parts: Record<Split, { ids: string[]; files: string[]; keys: string[]; captions: string[][]; vectors: Float32Array[] }> = {
+  const parts: Record<
+    Split,
+    { ids: string[]; files: string[]; keys: string[]; captions: string[][]; vectors: Float32Array[] }
+  > = {
     train: { ids: [], files: [], keys: [], captions: [], vectors: [] },
     val: { ids: [], files: [], keys: [], captions: [], vectors: [] },
     test: { ids: [], files: [], keys: [], captions: [], vectors: [] },

@@ -43,7 +43,10 @@ export async function captionFeatures(
 }
 
 /** Corpus BLEU-1..4 (NLTK's corpus_bleu) and CIDEr-D of captions against cleaned references. */
-export function scoreCaptions(hypotheses: readonly string[], references: readonly (readonly string[][])[]): CaptionScores {
+export function scoreCaptions(
+  hypotheses: readonly string[],
+  references: readonly (readonly string[][])[],
+): CaptionScores {
   const hyps = hypotheses.map((h) => (h ? h.split(" ") : []));
   const bleu = bleuScores(references, hyps);
   return { ...bleu, cider: ciderD(references, hyps).score };

@@ -20,7 +20,10 @@ export function createTrainerWorker(deps: TrainerWorkerDeps): Worker {
     "training",
     async (spec, job, signal) => {
       const log = deps.log.child({ queue: "training", jobId: job.id, runId: spec.runId });
-      return trainRun({ store: deps.store, tf: deps.tf, log, signal, onProgress: (p) => job.updateProgress(p) }, spec);
+      return trainRun(
+        { store: deps.store, tf: deps.tf, log, signal, onProgress: (p) => job.updateProgress(p) },
+        spec,
+      );
     },
     {
       connection: deps.connection,

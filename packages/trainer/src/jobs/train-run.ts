@@ -13,7 +13,12 @@ import {
   type ObjectStore,
   type Tf,
 } from "@capflow/common";
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type EpochMetrics } from "../checkpoint/checkpoint-store.ts";
+import {
+  latestCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+  type EpochMetrics,
+} from "../checkpoint/checkpoint-store.ts";
 import { maxCaptionLength, toCaptionSet } from "../data/caption-set.ts";
 import { cleanedCaptions, loadSplits } from "../data/load-splits.ts";
 import { buildRetrievalIndex } from "../eval/index.ts";
@@ -21,10 +26,22 @@ import { evaluateLoss, trainEpoch } from "../train/index.ts";
 import { captionFeatures, scoreCaptions, type CaptionScores } from "./evaluate.ts";
 
 const epochGauge = metrics.gauge("capflow_trainer_epoch", "Epochs completed by the current run");
-const lossGauge = metrics.gauge("capflow_trainer_loss", "Mean per-token cross-entropy of the last epoch", ["split"]);
-const scoreGauge = metrics.gauge("capflow_trainer_val_score", "Validation caption scores of the last epoch", ["metric"]);
-const epochSeconds = metrics.histogram("capflow_trainer_epoch_seconds", "Wall time per epoch", [], [1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600]);
-const checkpointTime = metrics.gauge("capflow_trainer_last_checkpoint_timestamp_seconds", "Unix time of the newest committed checkpoint");
+const lossGauge = metrics.gauge("capflow_trainer_loss", "Mean per-token cross-entropy of the last epoch", [
+  "split",
+]);
+const scoreGauge = metrics.gauge("capflow_trainer_val_score", "Validation caption scores of the last epoch", [
+  "metric",
+]);
+const epochSeconds = metrics.histogram(
+  "capflow_trainer_epoch_seconds",
+  "Wall time per epoch",
+  [],
+  [1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600],
+);
+const checkpointTime = metrics.gauge(
+  "capflow_trainer_last_checkpoint_timestamp_seconds",
+  "Unix time of the newest committed checkpoint",
+);
 
 export type TrainingSpec = JobData<"training">;
 
@@ -42,7 +59,14 @@ export interface TestReport {
   greedy: CaptionScores;
   beam: CaptionScores;
   baseline: CaptionScores;
-  samples: Array<{ key: string; file: string; greedy: string; beam: string; baseline: string; references: string[] }>;
+  samples: Array<{
+    key: string;
+    file: string;
+    greedy: string;
+    beam: string;
+    baseline: string;
+    references: string[];
+  }>;
 }
 
 export interface RunResult {
@@ -71,16 +95,27 @@ export interface RunDeps {
 export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunResult> {
   const { store, tf, log } = deps;
   const splits = await loadSplits(store, spec.dataset, spec.encoderId);
-  if (splits.train.ids.length === 0) throw new Error(`dataset "${spec.dataset}" has no training images with features`);
+  if (splits.train.ids.length === 0)
+    throw new Error(`dataset "${spec.dataset}" has no training images with features`);
   const trainCleaned = cleanedCaptions(splits.train);
   const valCleaned = cleanedCaptions(splits.val);
 
-  const latest = await latestCheckpoint(store, spec.runId, (epoch, why) => log.warn({ epoch, why }, "skipping incomplete checkpoint"));
+  const latest = await latestCheckpoint(store, spec.runId, (epoch, why) =>
+    log.warn({ epoch, why }, "skipping incomplete checkpoint"),
+  );
   const vocab = latest
     ? vocabularyFromJSON(latest.vocab)
     : buildVocabulary(trainCleaned.flat(), { minCount: spec.minWordCount });
-  const maxLength = latest ? Number((latest.config.model as { maxLength: number }).maxLength) : (spec.maxLength ?? maxCaptionLength(trainCleaned));
-  const modelConfig = { ...spec.model, vocabSize: vocab.size, maxLength, seed: spec.seed, learningRate: spec.learningRate };
+  const maxLength = latest
+    ? Number((latest.config.model as { maxLength: number }).maxLength)
+    : (spec.maxLength ?? maxCaptionLength(trainCleaned));
+  const modelConfig = {
+    ...spec.model,
+    vocabSize: vocab.size,
+    maxLength,
+    seed: spec.seed,
+    learningRate: spec.learningRate,
+  };
   const model = createCaptionModel(tf, modelConfig);
   try {
     let history: EpochMetrics[] = [];
@@ -95,7 +130,15 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
     const valSet = toCaptionSet(splits.val.features, splits.val.dim, valCleaned, vocab, maxLength);
     const method = spec.method === "prefix" ? "prefix" : "teacher";
     log.info(
-      { runId: spec.runId, train: splits.train.ids.length, val: splits.val.ids.length, test: splits.test.ids.length, vocab: vocab.size, maxLength, method },
+      {
+        runId: spec.runId,
+        train: splits.train.ids.length,
+        val: splits.val.ids.length,
+        test: splits.test.ids.length,
+        vocab: vocab.size,
+        maxLength,
+        method,
+      },
       "training data loaded",
     );
 
@@ -103,11 +146,22 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
       deps.signal?.throwIfAborted();
       const started = performance.now();
       // Epochs are 0-based for the shuffle: order is a pure function of (seed, epoch index).
-      const train = await trainEpoch(model, trainSet, { method, batchSize: spec.batchSize, seed: spec.seed, epoch: epoch - 1 });
+      const train = await trainEpoch(model, trainSet, {
+        method,
+        batchSize: spec.batchSize,
+        seed: spec.seed,
+        epoch: epoch - 1,
+      });
       const seconds = (performance.now() - started) / 1000;
       const valLoss = valSet.imageOf.length > 0 ? evaluateLoss(model, valSet) : NaN;
-      const valCaptions = await captionFeatures(model, vocab, splits.val.features, splits.val.dim, { method: "greedy", beamWidth: 1 });
-      const scores = valCaptions.length > 0 ? scoreCaptions(valCaptions, valCleaned) : { bleu1: 0, bleu2: 0, bleu3: 0, bleu4: 0, cider: 0 };
+      const valCaptions = await captionFeatures(model, vocab, splits.val.features, splits.val.dim, {
+        method: "greedy",
+        beamWidth: 1,
+      });
+      const scores =
+        valCaptions.length > 0
+          ? scoreCaptions(valCaptions, valCleaned)
+          : { bleu1: 0, bleu2: 0, bleu3: 0, bleu4: 0, cider: 0 };
       const row: EpochMetrics = {
         epoch,
         trainLoss: train.loss,
@@ -159,7 +213,12 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
     };
     await putJson(store, `${keys.runPrefix(spec.runId)}result.json`, result);
     if (spec.publishAs) {
-      await publishModel(store, spec.publishAs, { runId: spec.runId, epoch: best.epoch, encoderId: spec.encoderId, cider: best.cider });
+      await publishModel(store, spec.publishAs, {
+        runId: spec.runId,
+        epoch: best.epoch,
+        encoderId: spec.encoderId,
+        cider: best.cider,
+      });
       result.published = keys.modelPointer(spec.publishAs);
       log.info({ model: spec.publishAs, runId: spec.runId, epoch: best.epoch }, "model published");
     }
@@ -177,11 +236,16 @@ async function testReport(
 ): Promise<TestReport> {
   const { test, train } = splits;
   const refs = cleanedCaptions(test);
-  const greedy = await captionFeatures(model, vocab, test.features, test.dim, { method: "greedy", beamWidth });
+  const greedy = await captionFeatures(model, vocab, test.features, test.dim, {
+    method: "greedy",
+    beamWidth,
+  });
   const beam = await captionFeatures(model, vocab, test.features, test.dim, { method: "beam", beamWidth });
   // The floor to beat: each test image gets the first caption of its nearest training image.
   const index = buildRetrievalIndex(train.features, train.dim, train.captions);
-  const baseline = index.captions(test.features, test.ids.length).map((caps) => cleanCaption(caps[0] ?? "").join(" "));
+  const baseline = index
+    .captions(test.features, test.ids.length)
+    .map((caps) => cleanCaption(caps[0] ?? "").join(" "));
   const empty = { bleu1: 0, bleu2: 0, bleu3: 0, bleu4: 0, cider: 0 };
   return {
     images: test.ids.length,
@@ -198,5 +262,3 @@ async function testReport(
     })),
   };
 }
-
-

@@ -129,7 +129,11 @@ function batchesFor(
  * loop after every batch: a whole epoch of synchronous tensor work would starve BullMQ's lock renewal
  * and get a healthy run marked stalled and started twice.
  */
-export async function trainEpoch(model: CaptionModel, data: CaptionSet, opts: TrainEpochOptions): Promise<EpochResult> {
+export async function trainEpoch(
+  model: CaptionModel,
+  data: CaptionSet,
+  opts: TrainEpochOptions,
+): Promise<EpochResult> {
   const plan = batchesFor(data, model.config.maxLength, opts);
   const count = Math.min(plan.count, opts.maxBatches ?? Infinity);
   let weighted = 0;

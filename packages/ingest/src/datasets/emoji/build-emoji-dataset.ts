@@ -21,9 +21,10 @@ import {
  * OpenMoji, old Noto; val = EmojiOne; test = Fluent.
  */
 export interface BuildEmojiOptions {
-  /** `ci`: ~60 emoji present in every style (a few hundred images, seconds). `default`: every
+  /** `ci`: ~60 emoji present in every style (a few hundred images, seconds). `demo`: 300 such emoji
+   *  (~1,800 images; sized so `capflow demo` ends in about 10 minutes on 2 cores). `default`: every
    *  emoji (~1,900) in every style that has it. `full`: default plus skin-tone variants. */
-  size: "ci" | "default" | "full";
+  size: "ci" | "demo" | "default" | "full";
   /** Draw every style at 64 px and upscale, so that no style is recognisable by its sharpness. */
   lowRes?: boolean;
   onProgress?: (done: number, total: number) => void;
@@ -39,6 +40,7 @@ export interface BuildEmojiResult {
 /** Emoji with fewer captions than this are left out (the data has nothing more to say about them). */
 export const MIN_CAPTIONS = 2;
 export const CI_EMOJI = 60;
+export const DEMO_EMOJI = 300;
 /** Always in the `ci` subset, so tests can check known captions. */
 const CI_PINNED = ["1F436", "2764", "1F47B"]; // dog face, red heart, ghost (no flag is drawn by every style)
 
@@ -61,7 +63,8 @@ export async function buildEmojiDataset(outDir: string, opts: BuildEmojiOptions)
   let captioned = entries
     .map((e) => ({ e, key: hexKey(e.hexcode), captions: emojiCaptions(e, src) }))
     .filter((x) => x.captions.length >= MIN_CAPTIONS && styles.some((s) => s.has(x.key)));
-  if (opts.size === "ci") captioned = ciSubset(captioned, styles);
+  if (opts.size === "ci") captioned = ciSubset(captioned, styles, CI_EMOJI);
+  if (opts.size === "demo") captioned = ciSubset(captioned, styles, DEMO_EMOJI);
 
   const plan: Planned[] = [];
   for (const { e, key, captions } of captioned) {
@@ -118,12 +121,16 @@ function imageCode(e: EmojibaseEntry): string {
   return e.hexcode.toLowerCase();
 }
 
-/** `CI_EMOJI` emoji drawn by every style: the pinned ones plus an even spread over the CLDR order. */
-function ciSubset<T extends { e: EmojibaseEntry; key: string }>(all: T[], styles: Style[]): T[] {
+/** `count` emoji drawn by every style: the pinned ones plus an even spread over the CLDR order. */
+function ciSubset<T extends { e: EmojibaseEntry; key: string }>(
+  all: T[],
+  styles: Style[],
+  count: number,
+): T[] {
   const everywhere = all.filter((x) => styles.every((s) => s.has(x.key)));
   const chosen = new Set(everywhere.filter((x) => CI_PINNED.includes(x.e.hexcode)));
   const rest = everywhere.filter((x) => !chosen.has(x));
-  const need = Math.max(0, CI_EMOJI - chosen.size);
+  const need = Math.max(0, count - chosen.size);
   for (let i = 0; i < need && rest.length; i++) chosen.add(rest[Math.floor((i * rest.length) / need)]!);
   return everywhere.filter((x) => chosen.has(x));
 }

@@ -1,0 +1,167 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { QueueEvents } from "bullmq";
+import pino from "pino";
+import {
+  CAPTION_PRIORITY,
+  createQueue,
+  createRedis,
+  keys,
+  loadTf,
+  publishModel,
+  readDatasetInfo,
+  type BulkResultLine,
+  type CaptionResult,
+  type ObjectStore,
+} from "@capflow/common";
+import { Captioner, createCaptionWorker } from "@capflow/caption-worker";
+import { freshPrefix, localStore, redisUrl } from "../../../test/support/services.ts";
+import { preparePublishedModel } from "../../../test/support/pipeline.ts";
+import { drawImage } from "../../../test/support/images.ts";
+import { createHash } from "node:crypto";
+
+// Real Redis, real store, the real encoder, and a model really trained (briefly) on real images.
+describe("caption worker", () => {
+  let store: ObjectStore;
+  let captioner: Captioner;
+  const prefix = freshPrefix();
+  const conn = createRedis(redisUrl(), "producer");
+  const workerConn = createRedis(redisUrl(), "worker");
+  const queue = createQueue("captions", { connection: conn, prefix });
+  const events = new QueueEvents("captions", { connection: workerConn.duplicate(), prefix });
+  let worker: ReturnType<typeof createCaptionWorker>;
+  let dataset: string;
+  let runId: string;
+
+  beforeAll(async () => {
+    store = await localStore();
+    const prepared = await preparePublishedModel(store, { images: 24, epochs: 2 });
+    dataset = prepared.dataset;
+    runId = prepared.result.runId;
+    const { tf } = await loadTf();
+    captioner = new Captioner({
+      store,
+      tf,
+      log: pino({ level: "silent" }),
+      encoder: prepared.encoder,
+      maxBatch: 32,
+      maxWaitMs: 5,
+    });
+    worker = createCaptionWorker({
+      captioner,
+      store,
+      connection: workerConn,
+      prefix,
+      log: pino({ level: "silent" }),
+      concurrency: 32,
+      maxPixels: 50_000_000,
+    });
+    await events.waitUntilReady();
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await events.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+    conn.disconnect();
+    workerConn.disconnect();
+    captioner?.dispose();
+  });
+
+  async function storeImage(seed: number): Promise<string> {
+    const bytes = await drawImage(seed);
+    const key = keys.image(createHash("sha256").update(bytes).digest("hex"), "png");
+    await store.put(key, bytes);
+    return key;
+  }
+
+  it("captions one image with the published model", async () => {
+    const imageKey = await storeImage(1001);
+    const job = await queue.add(
+      "caption",
+      { kind: "image", requestId: "r1", imageKey },
+      { priority: CAPTION_PRIORITY.online },
+    );
+    const out = (await job.waitUntilFinished(events)) as CaptionResult;
+    expect(out.modelVersion).toBe(`default@${runId}/epoch-${out.modelVersion.split("epoch-")[1]}`);
+    expect(typeof out.caption).toBe("string");
+    expect(Number.isFinite(out.logProb)).toBe(true);
+    expect(out.timings.totalMs).toBeGreaterThanOrEqual(out.timings.decodeMs);
+  });
+
+  it("fails a corrupt image alone, without retries, naming the reason", async () => {
+    const imageKey = "images/0000000000000000000000000000000000000000000000000000000000000000.png";
+    await store.put(imageKey, Buffer.from("not a png at all"));
+    const job = await queue.add(
+      "caption",
+      { kind: "image", requestId: "bad", imageKey },
+      { priority: CAPTION_PRIORITY.online },
+    );
+    await expect(job.waitUntilFinished(events)).rejects.toThrow(/^(format|decode):/);
+    expect((await queue.getJob(job.id!))?.attemptsMade).toBe(1);
+  });
+
+  it("captions a bulk shard from its stored features and writes its results", async () => {
+    const info = await readDatasetInfo(store, dataset);
+    const shardId = info.shards[0]!;
+    const job = await queue.add(
+      "bulk",
+      { kind: "bulk-shard", batchId: "b1", dataset, shardId, shardKey: keys.shardList(dataset, shardId) },
+      { priority: CAPTION_PRIORITY.bulk },
+    );
+    const result = (await job.waitUntilFinished(events)) as { captioned: number; resultsKey: string };
+    expect(result.captioned).toBe(8);
+    const lines = (await store.get(result.resultsKey))
+      .toString()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as BulkResultLine);
+    expect(lines).toHaveLength(8);
+    for (const line of lines) {
+      expect(line.key).toMatch(/^images\/[0-9a-f]{64}\.(png|jpg)$/);
+      expect(typeof line.caption).toBe("string");
+    }
+  });
+
+  it("hot-reloads a newly published model without failing requests in flight", async () => {
+    const keysToCaption = await Promise.all(Array.from({ length: 24 }, (_, i) => storeImage(2000 + i)));
+    const jobs = await Promise.all(
+      keysToCaption
+        .slice(0, 12)
+        .map((imageKey, i) => queue.add("caption", { kind: "image", requestId: `hot-${i}`, imageKey })),
+    );
+    // Publish a different epoch of the same run while those run, then reload and send more.
+    await publishModel(store, "default", {
+      runId,
+      epoch: 1,
+      encoderId: await captioner
+        .holder("default")
+        .acquire()
+        .then((l) => {
+          l.release();
+          return l.loaded.pointer.encoderId;
+        }),
+      cider: 0,
+    });
+    const reloading = captioner.refreshAll();
+    const more = await Promise.all(
+      keysToCaption
+        .slice(12)
+        .map((imageKey, i) => queue.add("caption", { kind: "image", requestId: `hot2-${i}`, imageKey })),
+    );
+    await reloading;
+    const results = (await Promise.all(
+      [...jobs, ...more].map((j) => j.waitUntilFinished(events)),
+    )) as CaptionResult[];
+    expect(results).toHaveLength(24);
+    const versions = new Set(results.map((r) => r.modelVersion));
+    expect([...versions].some((v) => v.endsWith("/epoch-1"))).toBe(true);
+    expect(captioner.holder("default").version).toBe(`default@${runId}/epoch-1`);
+  });
+
+  it("refuses a model trained on another encoder and keeps serving the old one", async () => {
+    const before = captioner.holder("default").version;
+    await publishModel(store, "default", { runId, epoch: 2, encoderId: "some-other-encoder", cider: 0 });
+    await captioner.refreshAll();
+    expect(captioner.holder("default").version).toBe(before);
+  });
+});

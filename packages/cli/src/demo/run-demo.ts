@@ -1,0 +1,210 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import {
+  CommonEnv,
+  createQueue,
+  createQueueEvents,
+  parseEnv,
+  startRuntime,
+  type JobInput,
+} from "@capflow/common";
+import { buildEmojiDataset, ingestDataset, progress } from "@capflow/ingest";
+import { printResult, type RunProgress, type RunResult } from "@capflow/trainer";
+import { Supervisor } from "../supervisor.ts";
+import { waitForEncoder, waitForFeatures } from "./wait-for-features.ts";
+
+export interface DemoOptions {
+  size: "ci" | "demo" | "default";
+  epochs: number;
+  featureWorkers: number;
+  redis?: string;
+  keepRunning: boolean;
+}
+
+const say = (line: string) => process.stdout.write(`\n== ${line}\n`);
+
+/**
+ * The whole pipeline on one machine, as separate processes: build the emoji dataset, start Redis,
+ * feature workers, a trainer, a caption worker and the API; ingest; wait for features; train;
+ * evaluate on the held-out art style; caption test images through the HTTP API; write the report.
+ */
+export async function runDemo(opts: DemoOptions): Promise<void> {
+  const started = Date.now();
+  const base = parseEnv(CommonEnv, process.env, "demo");
+  const home = path.resolve(base.CAPFLOW_HOME);
+  const env: Record<string, string> = {
+    CAPFLOW_HOME: home,
+    ...(opts.redis ? { CAPFLOW_REDIS_URL: opts.redis } : {}),
+  };
+  Object.assign(process.env, env);
+  const rt = await startRuntime("demo", CommonEnv, { signals: false });
+  const supervisor = new Supervisor(path.join(home, "logs"), {
+    CAPFLOW_REDIS_URL: rt.redisUrl,
+    CAPFLOW_HOME: home,
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await supervisor.stopAll();
+      await rt.shutdown.run();
+    })());
+  const onSignal = () => {
+    process.stderr.write("\nstopping the demo's processes...\n");
+    void stop().then(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  try {
+    say(
+      `1/6 processes: Redis at ${rt.redisUrl}, ${opts.featureWorkers} feature worker(s), a trainer, a caption worker, the API`,
+    );
+    for (let i = 1; i <= opts.featureWorkers; i++) {
+      // Split the cores between feature workers rather than oversubscribing them.
+      supervisor.start({
+        name: `features-${i}`,
+        args: ["worker", "features"],
+        env: { CAPFLOW_FEATURE_THREADS: String(Math.max(1, Math.floor(2 / opts.featureWorkers))) },
+      });
+    }
+    supervisor.start({ name: "training-1", args: ["worker", "training"] });
+    supervisor.start({ name: "captions-1", args: ["worker", "captions"] });
+    const api = supervisor.start({ name: "api", args: ["api"], env: { CAPFLOW_API_PORT: "0" } });
+    const apiUrl = await api.opsUrl;
+    if (!apiUrl) throw new Error("the API did not start; see .capflow/logs/api.log");
+    process.stdout.write(
+      `   API         ${apiUrl}/v1/captions   (OpenAPI: ${apiUrl}/openapi.json)\n` +
+        `   bull-board  ${apiUrl}/admin/queues\n` +
+        `   metrics     ${apiUrl}/metrics  (and each worker's ops port, in .capflow/logs/*.log)\n` +
+        `   logs        ${path.join(home, "logs")}\n`,
+    );
+
+    say(`2/6 dataset: emoji images from npm packages (${opts.size} size)`);
+    const datasetDir = path.join(home, "datasets", `emoji-${opts.size}`);
+    const built = await buildEmojiDataset(datasetDir, { size: opts.size });
+    const { train, val, test, emoji } = built.counts;
+    process.stdout.write(
+      `   ${emoji} emoji: train ${train} (Noto, Twemoji, OpenMoji, old Noto), val ${val} (EmojiOne), test ${test} (Fluent)\n`,
+    );
+
+    say("3/6 ingest: store images by content, write the manifest, enqueue feature shards");
+    const dataset = `emoji-${opts.size}`;
+    const featuresQueue = createQueue("features", { connection: rt.redis, prefix: rt.prefix });
+    rt.shutdown.add("features queue", () => featuresQueue.close());
+    const ingestBar = progress("ingest", rt.log, process.stdout);
+    const summary = await ingestDataset(rt.store, featuresQueue, {
+      dataset,
+      format: "flickr8k-csv",
+      dir: datasetDir,
+      shardSize: 64,
+      onError: "fail",
+      onProgress: ({ images, total }) => ingestBar.update(images, total),
+    });
+    ingestBar.stop();
+    process.stdout.write(
+      `   ${summary.images} images, ${summary.captions} captions, ${summary.shards} shards ` +
+        `(${summary.shardsEnqueued} enqueued, ${summary.shardsAlreadyDone} already done)\n`,
+    );
+
+    say("4/6 features: InceptionV3 (pretrained, from nsfwjs) on ONNX Runtime in the feature workers");
+    const encoderId = await waitForEncoder(rt.store);
+    const featureStart = Date.now();
+    const featureBar = progress("shards", rt.log, process.stdout);
+    await waitForFeatures(
+      rt.store,
+      dataset,
+      encoderId,
+      (d, t) => featureBar.update(d, t),
+      () => supervisor.children.some((c) => c.name.startsWith("features") && c.child.exitCode === null),
+    );
+    featureBar.stop();
+    process.stdout.write(
+      `   encoder ${encoderId}: ${summary.images} images in ${((Date.now() - featureStart) / 1000).toFixed(0)} s\n`,
+    );
+
+    say(
+      `5/6 training: LSTM decoder, teacher forcing, ${opts.epochs} epochs, evaluated on the held-out EmojiOne style`,
+    );
+    const trainingQueue = createQueue("training", { connection: rt.redis, prefix: rt.prefix });
+    const trainingEvents = createQueueEvents("training", { connection: rt.redis, prefix: rt.prefix });
+    rt.shutdown.add("training queue", async () => {
+      await trainingEvents.close();
+      await trainingQueue.close();
+    });
+    await trainingEvents.waitUntilReady();
+    const runId = `${dataset}-e${opts.epochs}`;
+    const spec: JobInput<"training"> = {
+      runId,
+      dataset,
+      encoderId,
+      epochs: opts.epochs,
+      seed: 1,
+      batchSize: 64,
+      learningRate: 0.002,
+      publishAs: "default",
+      beamWidth: 3,
+    };
+    const job = await trainingQueue.add("run", spec, { jobId: `train.${runId}` });
+    trainingEvents.on("progress", ({ jobId, data }) => {
+      if (jobId !== job.id) return;
+      const p = data as RunProgress;
+      process.stdout.write(
+        `   epoch ${p.epoch}/${p.epochs}: train loss ${p.trainLoss?.toFixed(3)}, val loss ${p.valLoss?.toFixed(3)}, ` +
+          `val CIDEr-D ${p.cider?.toFixed(3)}, ETA ${Math.round(p.etaSeconds ?? 0)} s\n`,
+      );
+    });
+    const result = (await job.waitUntilFinished(trainingEvents)) as RunResult;
+    printResult(result);
+
+    say("6/6 captions: 10 test images (Fluent style, never seen in training)");
+    for (const s of result.test.samples.slice(0, 10)) {
+      process.stdout.write(
+        `   ${s.file}\n      predicted: ${s.beam}\n      reference: ${s.references.slice(0, 2).join(" | ")}\n`,
+      );
+    }
+    const samples = result.test.samples.slice(0, 3);
+    for (const s of samples) {
+      const res = await fetch(`${apiUrl}/v1/captions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ key: s.key }),
+      });
+      const body = (await res.json()) as {
+        caption?: string;
+        modelVersion?: string;
+        timings?: { totalMs: number };
+      };
+      process.stdout.write(
+        `   via the API, ${s.file}: "${body.caption}" (${body.modelVersion}, ${body.timings?.totalMs} ms)\n`,
+      );
+    }
+
+    const report = await writeReport(rt.store, runId, path.join(home, "reports", `${runId}.html`));
+    process.stdout.write(
+      `\nDone in ${((Date.now() - started) / 1000).toFixed(0)} s.\n` +
+        (report ? `Run report: ${report}\n` : "") +
+        `Caption your own image next:  ./capflow up   (in one terminal), then  ./capflow caption my.jpg\n`,
+    );
+    if (opts.keepRunning) {
+      process.stdout.write("Processes keep running (--keep-running); Ctrl-C stops them.\n");
+      await new Promise(() => {});
+    }
+  } finally {
+    await stop();
+  }
+}
+
+/** The HTML run report, when the report module is there (operators' issue). */
+async function writeReport(
+  store: import("@capflow/common").ObjectStore,
+  runId: string,
+  file: string,
+): Promise<string | undefined> {
+  const trainer = (await import("@capflow/trainer")) as Record<string, unknown>;
+  const write = trainer.writeReport as
+    undefined | ((store: unknown, runId: string, opts: { file: string }) => Promise<unknown>);
+  if (!write) return undefined;
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await write(store, runId, { file });
+  return file;
+}

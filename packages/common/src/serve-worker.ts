@@ -1,0 +1,33 @@
+import type { Worker } from "bullmq";
+import { watchConcurrency } from "./admin/watch-concurrency.ts";
+import { instrumentWorker, registerQueueDepthMetrics } from "./ops/queue-metrics.ts";
+import type { QueueName } from "./queue/jobs.ts";
+import { workerLiveness } from "./queue/liveness.ts";
+import { createQueue } from "./queue/queues.ts";
+import type { Runtime } from "./runtime.ts";
+
+/**
+ * What every worker process does around its BullMQ worker: logs its errors (never lost), counts its
+ * jobs, exposes its queue's depth, follows run-time concurrency changes, serves /healthz (liveness
+ * that sees "jobs waiting, none taken"), /readyz and /metrics, and closes it first on shutdown.
+ */
+export async function serveWorker(
+  rt: Runtime<{ CAPFLOW_LIVENESS_STALE_SECONDS: number } & Runtime["env"]>,
+  name: QueueName,
+  worker: Worker,
+): Promise<string> {
+  worker.on("error", (err) => rt.log.error({ err, queue: name }, "worker error"));
+  worker.on("failed", (job, err) =>
+    rt.log.warn({ queue: name, jobId: job?.id, err: err.message }, "job failed"),
+  );
+  instrumentWorker(worker, name);
+  const queue = createQueue(name, { connection: rt.redis, prefix: rt.prefix });
+  registerQueueDepthMetrics([queue]);
+  const concurrency = watchConcurrency(worker, rt.redis, rt.prefix, name);
+  // Closers run in reverse: stop taking jobs (and let running ones finish) before anything else.
+  rt.shutdown.add("queue", () => queue.close());
+  rt.shutdown.add("concurrency watch", async () => concurrency.stop());
+  rt.shutdown.add("worker", () => worker.close());
+  const liveness = workerLiveness(worker, queue, rt.env.CAPFLOW_LIVENESS_STALE_SECONDS * 1000);
+  return rt.serveOps(() => liveness.check());
+}
