@@ -5,6 +5,7 @@ import { registerDataset } from "./dataset.ts";
 import { registerDemo } from "./demo.ts";
 import { registerIngest } from "./ingest.ts";
 import { registerQueue } from "./queue.ts";
+import { registerReconcile } from "./reconcile.ts";
 import { registerReport } from "./report.ts";
 import { registerTrain } from "./train.ts";
 import { registerUp } from "./up.ts";
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerTrain(program);
   registerWorker(program);
   registerQueue(program);
+  registerReconcile(program);
   registerReport(program);
   registerApi(program);
   registerCaption(program);

@@ -21,12 +21,21 @@ export function createQueue<Q extends QueueName>(name: Q, ctx: QueueContext): Ty
   }) as TypedQueue<Q>;
 }
 
-/** QueueEvents reads a stream with a blocking command: it needs a worker-style connection of its own. */
+/**
+ * QueueEvents reads a stream with a blocking command: it needs a worker-style connection of its own.
+ * BullMQ never closes a connection it was handed, so `close()` here also ends that duplicate (a
+ * leaked one keeps the process alive, retrying a Redis that is gone).
+ */
 export function createQueueEvents(name: QueueName, ctx: { connection: Redis; prefix: string }): QueueEvents {
-  return new QueueEvents(name, {
-    connection: ctx.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true }),
-    prefix: ctx.prefix,
-  });
+  const connection = ctx.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+  connection.on("error", () => {});
+  const events = new QueueEvents(name, { connection, prefix: ctx.prefix });
+  const close = events.close.bind(events);
+  events.close = async () => {
+    await close();
+    connection.disconnect();
+  };
+  return events;
 }
 
 export type Processor<Q extends QueueName> = (

@@ -1,8 +1,7 @@
 import { createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
-import { QueueEvents } from "bullmq";
-import { CommonEnv, createQueue, startRuntime, type CaptionResult } from "@capflow/common";
+import { CommonEnv, createQueue, createQueueEvents, startRuntime, type CaptionResult } from "@capflow/common";
 import { progress } from "../cli/progress.ts";
 import { captionBatchStatus, openCaptionBatchResults, submitCaptionBatch } from "./caption-jobs.ts";
 import { enqueueImageCaption, storeImage, type DecodeChoice } from "./captions.ts";
@@ -24,10 +23,7 @@ export async function captionImagesCommand(files: string[], opts: CaptionCommand
   try {
     const queue = createQueue("captions", { connection: rt.redis, prefix: rt.prefix });
     rt.shutdown.add("queue", () => queue.close());
-    const events = new QueueEvents("captions", {
-      connection: rt.redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true }),
-      prefix: rt.prefix,
-    });
+    const events = createQueueEvents("captions", { connection: rt.redis, prefix: rt.prefix });
     rt.shutdown.add("queue events", () => events.close());
     await events.waitUntilReady();
     const decode: DecodeChoice = { model: opts.model, method: opts.method, beamWidth: opts.beamWidth };

@@ -1,10 +1,10 @@
 import { timingSafeEqual } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import multipart from "@fastify/multipart";
-import { QueueEvents } from "bullmq";
 import type { z } from "zod";
 import {
   createQueue,
+  createQueueEvents,
   metrics,
   registerOpsRoutes,
   type Logger,
@@ -88,11 +88,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
   const ctx = { connection: deps.redis, prefix: deps.prefix };
   const queue = createQueue("captions", ctx);
-  // QueueEvents blocks on XREAD: it needs its own connection that retries forever.
-  const events = new QueueEvents("captions", {
-    connection: deps.redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true }),
-    prefix: deps.prefix,
-  });
+  const events = createQueueEvents("captions", ctx);
   events.on("error", (err) => log.warn({ err: err.message }, "captions queue events error"));
   const gate = new QueueDepthGate(queue, config.maxQueueDepth);
   const bulk = { store, queue };
