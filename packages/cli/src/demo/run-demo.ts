@@ -9,7 +9,7 @@ import {
   type JobInput,
 } from "@capflow/common";
 import { buildEmojiDataset, ingestDataset, progress } from "@capflow/ingest";
-import { printResult, type RunProgress, type RunResult } from "@capflow/trainer";
+import { printResult, writeReport, type RunProgress, type RunResult } from "@capflow/trainer";
 import { Supervisor } from "../supervisor.ts";
 import { waitForEncoder, waitForFeatures } from "./wait-for-features.ts";
 
@@ -91,7 +91,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     const dataset = `emoji-${opts.size}`;
     const featuresQueue = createQueue("features", { connection: rt.redis, prefix: rt.prefix });
     rt.shutdown.add("features queue", () => featuresQueue.close());
-    const ingestBar = progress("ingest", rt.log, process.stdout);
+    const ingestBar = progress("ingest", process.stdout);
     const summary = await ingestDataset(rt.store, featuresQueue, {
       dataset,
       format: "flickr8k-csv",
@@ -109,7 +109,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     say("4/6 features: InceptionV3 (pretrained, from nsfwjs) on ONNX Runtime in the feature workers");
     const encoderId = await waitForEncoder(rt.store);
     const featureStart = Date.now();
-    const featureBar = progress("shards", rt.log, process.stdout);
+    const featureBar = progress("feature shards", process.stdout);
     await waitForFeatures(
       rt.store,
       dataset,
@@ -179,10 +179,12 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       );
     }
 
-    const report = await writeReport(rt.store, runId, path.join(home, "reports", `${runId}.html`));
+    const report = path.join(home, "reports", `${runId}.html`);
+    await fs.mkdir(path.dirname(report), { recursive: true });
+    await writeReport(rt.store, runId, { outFile: report });
     process.stdout.write(
       `\nDone in ${((Date.now() - started) / 1000).toFixed(0)} s.\n` +
-        (report ? `Run report: ${report}\n` : "") +
+        `Run report: ${report}\n` +
         `Caption your own image next:  ./capflow up   (in one terminal), then  ./capflow caption my.jpg\n`,
     );
     if (opts.keepRunning) {
@@ -192,19 +194,4 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   } finally {
     await stop();
   }
-}
-
-/** The HTML run report, when the report module is there (operators' issue). */
-async function writeReport(
-  store: import("@capflow/common").ObjectStore,
-  runId: string,
-  file: string,
-): Promise<string | undefined> {
-  const trainer = (await import("@capflow/trainer")) as Record<string, unknown>;
-  const write = trainer.writeReport as
-    undefined | ((store: unknown, runId: string, opts: { file: string }) => Promise<unknown>);
-  if (!write) return undefined;
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await write(store, runId, { file });
-  return file;
 }

@@ -66,7 +66,7 @@ export async function captionBulkCommand(
     });
     const { id, shards, images } = await submitCaptionBatch(deps, req);
     rt.log.info({ id, dataset, shards, images }, "caption job submitted");
-    const bar = progress(`caption ${dataset}`, rt.log);
+    const bar = progress(`caption ${dataset}`);
     for (;;) {
       const status = await captionBatchStatus(deps, id);
       bar.update(status.shards.done + status.shards.failed, status.shards.total);

@@ -18,7 +18,7 @@ export async function ingestCommand(dir: string, opts: IngestCommandOptions): Pr
     const dataset = opts.dataset ?? defaultName(dir);
     const queue = createQueue("features", { connection: rt.redis, prefix: rt.prefix });
     rt.shutdown.add("queue", () => queue.close());
-    const bar = progress(`ingest ${dataset}`, rt.log);
+    const bar = progress(`ingest ${dataset}`);
     const summary = await ingestDataset(rt.store, queue, {
       dataset,
       format,

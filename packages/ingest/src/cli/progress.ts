@@ -1,5 +1,4 @@
 import cliProgress from "cli-progress";
-import type { Logger } from "@capflow/common";
 
 export interface Progress {
   update(done: number, total?: number): void;
@@ -7,10 +6,10 @@ export interface Progress {
 }
 
 /**
- * A progress bar with rate and ETA on a terminal; plain log lines every few seconds otherwise
- * (CI logs, files, the demo's child processes).
+ * A progress bar with rate and ETA on a terminal; plain text lines every few seconds otherwise
+ * (CI logs, files).
  */
-export function progress(label: string, log: Logger, stream: NodeJS.WriteStream = process.stderr): Progress {
+export function progress(label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
@@ -40,10 +39,10 @@ export function progress(label: string, log: Logger, stream: NodeJS.WriteStream 
   const started = Date.now();
   return {
     update(done, total) {
-      if (Date.now() - last < 5_000) return;
+      if (Date.now() - last < 5_000 && done !== total) return;
       last = Date.now();
       const rate = done / Math.max(0.001, (Date.now() - started) / 1000);
-      log.info({ stage: label, done, total, perSecond: Number(rate.toFixed(1)) }, "progress");
+      stream.write(`   ${label}: ${done}${total !== undefined ? `/${total}` : ""} (${rate.toFixed(1)}/s)\n`);
     },
     stop() {},
   };
