@@ -122,6 +122,7 @@ async function currentEncoder(store: ObjectStore): Promise<string> {
     if (err instanceof NotFoundError)
       throw new Error(
         "no encoders/current.json in the store (no feature worker has started yet): pass --encoder <id>",
+        { cause: err },
       );
     throw err;
   }
