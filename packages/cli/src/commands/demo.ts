@@ -35,7 +35,7 @@ export function registerDemo(program: Command): void {
         if (opts.s3) Object.assign(process.env, { CAPFLOW_STORE: "s3", CAPFLOW_S3_BUCKET: opts.s3 });
         const size = opts.full ? "default" : opts.size;
         // Epochs picked from measurements on 2 cores: see README (demo timing).
-        const epochs = opts.epochs ?? (size === "ci" ? 3 : size === "demo" ? 12 : 20);
+        const epochs = opts.epochs ?? (size === "ci" ? 3 : size === "demo" ? 25 : 30);
         const { runDemo } = await import("../demo/run-demo.ts");
         await runDemo({
           size,
