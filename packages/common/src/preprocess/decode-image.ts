@@ -54,6 +54,16 @@ function classify(err: unknown, fallback: ReasonCode): PreprocessResult {
   return fail(fallback, message);
 }
 
+/** The accepted format named by a buffer's magic bytes, or undefined. */
+export function sniffFormat(b: Buffer): (typeof ALLOWED_FORMATS)[number] | undefined {
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "jpeg";
+  if (b.length >= 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a) return "png";
+  if (b.length >= 6 && /^GIF8[79]a$/.test(b.toString("latin1", 0, 6))) return "gif";
+  if (b.length >= 12 && b.toString("latin1", 0, 4) === "RIFF" && b.toString("latin1", 8, 12) === "WEBP")
+    return "webp";
+  return undefined;
+}
+
 /** Decodes an image and returns 299×299×3 NHWC floats in [-1, 1], or a reason code. Never throws. */
 export async function preprocessImage(buf: Buffer, opts: PreprocessOptions = {}): Promise<PreprocessResult> {
   if (!Buffer.isBuffer(buf))
@@ -63,6 +73,11 @@ export async function preprocessImage(buf: Buffer, opts: PreprocessOptions = {})
   const timeoutSeconds = opts.timeoutSeconds ?? 10;
   const background = opts.background ?? { r: 255, g: 255, b: 255 };
   const inputOpts: SharpOptions = { failOn: "error", limitInputPixels: limit, pages: 1 };
+  // Sniff the bytes before sharp sees them: `metadata()` runs whichever libvips loader claims the
+  // input (libheif, librsvg, libtiff, ...), so without this a HEIF container reached libheif and came
+  // back as 'decode', and an SVG reached librsvg (XML entity expansion) before the format check.
+  const sniffed = sniffFormat(buf);
+  if (!sniffed) return fail("format", `not a ${ALLOWED_FORMATS.join(", ")} file (magic bytes)`);
 
   let meta: Metadata;
   try {
@@ -71,7 +86,7 @@ export async function preprocessImage(buf: Buffer, opts: PreprocessOptions = {})
     return classify(err, "decode");
   }
   const format = meta.format as string | undefined;
-  if (!format || !(ALLOWED_FORMATS as readonly string[]).includes(format)) {
+  if (!format || format !== sniffed) {
     return fail(
       "format",
       `format ${format ?? "unknown"} not accepted (allowed: ${ALLOWED_FORMATS.join(", ")})`,
