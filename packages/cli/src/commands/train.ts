@@ -34,6 +34,11 @@ export function registerTrain(program: Command): void {
     .option("--seed <n>", "seed for initialisation, dropout and data order", positiveInt, 1)
     .option("--beam-width <n>", "beam width for the test report", positiveInt, 3)
     .option("--publish-as <name>", "publish the best epoch as models/<name>/latest")
+    .option(
+      "--word-vectors <file>",
+      "frozen pretrained word vectors, GloVe text format (e.g. glove.6B.200d.txt)",
+    )
+    .option("--embed-dim <n>", "word embedding size (must match --word-vectors)", positiveInt)
     .option("--in-process", "train in this process instead of submitting to the queue", false)
     .action(async (opts) => {
       const { trainCommand } = await import("@capflow/trainer");

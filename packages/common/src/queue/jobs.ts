@@ -41,6 +41,8 @@ export const TrainingJob = z.object({
   minWordCount: z.number().int().min(1).default(1),
   maxLength: z.number().int().min(4).max(100).optional(),
   model: z.record(z.string(), z.unknown()).default({}),
+  /** Optional frozen word vectors (GloVe text format) in the store; words it lacks start at zero. */
+  wordVectorsKey: StoreKey.optional(),
   publishAs: Id.optional(),
   beamWidth: z.number().int().min(1).max(20).default(3),
 });

@@ -1,4 +1,5 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
+import fs from "node:fs/promises";
 import {
   CommonEnv,
   createQueue,
@@ -24,6 +25,9 @@ export interface TrainCommandOptions {
   publishAs?: string;
   beamWidth: number;
   inProcess: boolean;
+  /** A GloVe-format text file; uploaded to the store so any trainer can read it. */
+  wordVectors?: string;
+  embedDim?: number;
 }
 
 /** `capflow train`: submits a run to the training queue and follows it, or runs it in this process. */
@@ -31,6 +35,12 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<RunResult
   const rt = await startRuntime("train", CommonEnv);
   try {
     const encoderId: string = opts.encoder ?? (await currentEncoder(rt.store));
+    let wordVectorsKey: string | undefined;
+    if (opts.wordVectors) {
+      const bytes = await fs.readFile(opts.wordVectors);
+      wordVectorsKey = `embeddings/${createHash("sha256").update(bytes).digest("hex")}.txt`;
+      if (!(await rt.store.head(wordVectorsKey))) await rt.store.put(wordVectorsKey, bytes);
+    }
     const spec: JobInput<"training"> = {
       runId:
         opts.runId ?? `${opts.dataset}-${new Date().toISOString().slice(0, 10)}-${randomUUID().slice(0, 8)}`,
@@ -44,6 +54,8 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<RunResult
       minWordCount: opts.minWordCount,
       publishAs: opts.publishAs,
       beamWidth: opts.beamWidth,
+      wordVectorsKey,
+      model: opts.embedDim ? { embedDim: opts.embedDim } : {},
     };
     const show = (p: RunProgress): void => {
       process.stderr.write(

@@ -20,6 +20,7 @@ import {
   type EpochMetrics,
 } from "../checkpoint/checkpoint-store.ts";
 import { maxCaptionLength, toCaptionSet } from "../data/caption-set.ts";
+import { loadGloveEmbeddings } from "../data/glove.ts";
 import { cleanedCaptions, loadSplits } from "../data/load-splits.ts";
 import { buildRetrievalIndex } from "../eval/index.ts";
 import { evaluateLoss, trainEpoch } from "../train/index.ts";
