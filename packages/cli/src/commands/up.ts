@@ -33,7 +33,6 @@ export async function up(
   onReady?: (s: Supervisor, redisUrl: string) => Promise<void>,
 ): Promise<void> {
   const env = parseEnv(CommonEnv, process.env, "up");
-  const log = createLogger("up", env.CAPFLOW_LOG_LEVEL);
   const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
   const probe = createRedis(endpoint.url, "producer");
   try {
@@ -69,12 +68,15 @@ export async function up(
   process.once("SIGINT", () => void stop().then(() => process.exit(130)));
   process.once("SIGTERM", () => void stop().then(() => process.exit(143)));
   try {
-    log.info({ redis: endpoint.url, embedded: Boolean(endpoint.owned) }, "redis ready");
     for (const spec of specs) supervisor.start(spec);
+    process.stdout.write(`capflow is up (Ctrl-C stops everything). Redis: ${endpoint.url}\n`);
     for (const c of supervisor.children) {
       const url = await c.opsUrl;
-      log.info({ role: c.name, ops: url ?? "(exited)" }, "started");
+      const what =
+        c.name === "api" ? `${url}/v1/captions, ${url}/admin/queues, ${url}/metrics` : `${url}/metrics`;
+      process.stdout.write(`  ${c.name.padEnd(12)} ${url ? what : "exited: see its log"}\n`);
     }
+    process.stdout.write(`  logs         ${path.resolve(env.CAPFLOW_HOME, "logs")}\n`);
     if (onReady) await onReady(supervisor, endpoint.url);
     else await Promise.all(supervisor.children.map((c) => c.exited));
   } finally {
