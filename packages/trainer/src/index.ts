@@ -12,3 +12,4 @@ export * from "./checkpoint/checkpoint-store.ts";
 export * from "./eval/index.ts";
 export { renderReport, escapeHtml, lineChart } from "./report/render-report.ts";
 export { writeReport, reportKey } from "./report/write-report.ts";
+export { submitRun, formatProgress } from "./cli/submit-run.ts";

@@ -1,15 +1,8 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import {
-  CommonEnv,
-  createQueue,
-  createQueueEvents,
-  parseEnv,
-  startRuntime,
-  type JobInput,
-} from "@capflow/common";
+import { CommonEnv, createQueue, parseEnv, startRuntime, type JobInput } from "@capflow/common";
 import { buildEmojiDataset, ingestDataset, progress } from "@capflow/ingest";
-import { printResult, writeReport, type RunProgress, type RunResult } from "@capflow/trainer";
+import { formatProgress, printResult, submitRun, writeReport } from "@capflow/trainer";
 import { Supervisor } from "../supervisor.ts";
 import { waitForEncoder, waitForFeatures } from "./wait-for-features.ts";
 
@@ -125,13 +118,6 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     say(
       `5/6 training: LSTM decoder, teacher forcing, ${opts.epochs} epochs, evaluated on the held-out EmojiOne style`,
     );
-    const trainingQueue = createQueue("training", { connection: rt.redis, prefix: rt.prefix });
-    const trainingEvents = createQueueEvents("training", { connection: rt.redis, prefix: rt.prefix });
-    rt.shutdown.add("training queue", async () => {
-      await trainingEvents.close();
-      await trainingQueue.close();
-    });
-    await trainingEvents.waitUntilReady();
     const runId = `${dataset}-e${opts.epochs}`;
     const spec: JobInput<"training"> = {
       runId,
@@ -144,16 +130,13 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       publishAs: "default",
       beamWidth: 3,
     };
-    const job = await trainingQueue.add("run", spec, { jobId: `train.${runId}` });
-    trainingEvents.on("progress", ({ jobId, data }) => {
-      if (jobId !== job.id) return;
-      const p = data as RunProgress;
-      process.stdout.write(
-        `   epoch ${p.epoch}/${p.epochs}: train loss ${p.trainLoss?.toFixed(3)}, val loss ${p.valLoss?.toFixed(3)}, ` +
-          `val CIDEr-D ${p.cider?.toFixed(3)}, ETA ${Math.round(p.etaSeconds ?? 0)} s\n`,
-      );
-    });
-    const result = (await job.waitUntilFinished(trainingEvents)) as RunResult;
+    const result = await submitRun(
+      rt,
+      spec,
+      (p) =>
+        void process.stdout.write(`   ${formatProgress(p)}
+`),
+    );
     printResult(result);
 
     say("6/6 captions: 10 test images (Fluent style, never seen in training)");

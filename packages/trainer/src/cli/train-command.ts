@@ -1,16 +1,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
-import {
-  CommonEnv,
-  createQueue,
-  createQueueEvents,
-  getJson,
-  loadTf,
-  startRuntime,
-  TrainingJob,
-  type JobInput,
-} from "@capflow/common";
+import { CommonEnv, getJson, loadTf, startRuntime, TrainingJob, type JobInput } from "@capflow/common";
 import { trainRun, type RunProgress, type RunResult } from "../jobs/train-run.ts";
+import { formatProgress, submitRun } from "./submit-run.ts";
 
 export interface TrainCommandOptions {
   dataset: string;
@@ -57,12 +49,9 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<RunResult
       wordVectorsKey,
       model: opts.embedDim ? { embedDim: opts.embedDim } : {},
     };
-    const show = (p: RunProgress): void => {
-      process.stderr.write(
-        `epoch ${p.epoch}/${p.epochs}  train loss ${p.trainLoss?.toFixed(3)}  val loss ${p.valLoss?.toFixed(3)}  ` +
-          `val CIDEr-D ${p.cider?.toFixed(3)}  ETA ${Math.round(p.etaSeconds ?? 0)} s\n`,
-      );
-    };
+    const show = (p: RunProgress): void =>
+      void process.stderr.write(`${formatProgress(p)}
+`);
     let result: RunResult;
     if (opts.inProcess) {
       const { tf } = await loadTf();
@@ -71,21 +60,11 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<RunResult
         TrainingJob.parse(spec),
       );
     } else {
-      const queue = createQueue("training", { connection: rt.redis, prefix: rt.prefix });
-      const events = createQueueEvents("training", { connection: rt.redis, prefix: rt.prefix });
-      rt.shutdown.add("queue", async () => {
-        await events.close();
-        await queue.close();
-      });
-      await events.waitUntilReady();
-      const job = await queue.add("run", spec, { jobId: `train.${spec.runId}` });
-      process.stderr.write(
-        `submitted run ${spec.runId} (job ${job.id}); waiting for a trainer (capflow worker training)\n`,
+      result = await submitRun(rt, spec, show, (jobId) =>
+        process.stderr
+          .write(`submitted run ${spec.runId} (job ${jobId}); waiting for a trainer (capflow worker training)
+`),
       );
-      events.on("progress", ({ jobId, data }) => {
-        if (jobId === job.id) show(data as RunProgress);
-      });
-      result = (await job.waitUntilFinished(events)) as RunResult;
     }
     printResult(result);
     return result;

@@ -1,0 +1,35 @@
+import { createQueue, createQueueEvents, type JobInput, type Runtime } from "@capflow/common";
+import type { RunProgress, RunResult } from "../jobs/train-run.ts";
+
+/** One line per epoch, for terminals and logs alike. */
+export function formatProgress(p: RunProgress): string {
+  return (
+    `epoch ${p.epoch}/${p.epochs}: train loss ${p.trainLoss?.toFixed(3)}, val loss ${p.valLoss?.toFixed(3)}, ` +
+    `val CIDEr-D ${p.cider?.toFixed(3)}, ETA ${Math.round(p.etaSeconds ?? 0)} s`
+  );
+}
+
+/**
+ * Submits a run to the training queue (job id from the run id, so resubmitting resumes rather than
+ * duplicates) and follows it until a trainer finishes it.
+ */
+export async function submitRun(
+  rt: Pick<Runtime, "redis" | "prefix" | "shutdown">,
+  spec: JobInput<"training">,
+  onProgress: (p: RunProgress) => void,
+  onSubmitted?: (jobId: string) => void,
+): Promise<RunResult> {
+  const queue = createQueue("training", { connection: rt.redis, prefix: rt.prefix });
+  const events = createQueueEvents("training", { connection: rt.redis, prefix: rt.prefix });
+  rt.shutdown.add("training queue", async () => {
+    await events.close();
+    await queue.close();
+  });
+  await events.waitUntilReady();
+  const job = await queue.add("run", spec, { jobId: `train.${spec.runId}` });
+  onSubmitted?.(job.id!);
+  events.on("progress", ({ jobId, data }) => {
+    if (jobId === job.id) onProgress(data as RunProgress);
+  });
+  return (await job.waitUntilFinished(events)) as RunResult;
+}
