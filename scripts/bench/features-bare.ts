@@ -13,7 +13,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { loadEncoder as load, PIXELS_PER_IMAGE, type Encoder } from "@capflow/common";
 
-function syntheticImages(n: number, seed = 7): Float32Array[] {
+export function syntheticImages(n: number, seed = 7): Float32Array[] {
   let s = seed;
   const next = (): number => {
     s = (s * 1103515245 + 12345) >>> 0;
@@ -38,13 +38,14 @@ function syntheticImages(n: number, seed = 7): Float32Array[] {
 
 /** CPU seconds (user + sys, all threads) per image of the last `throughput` call. */
 let lastCpuSecondsPerImage = NaN;
+export const cpuSecondsPerImage = (): number => lastCpuSecondsPerImage;
 
 /**
  * Encodes `images` in batches of `batch`; returns images per second (after one warm-up batch).
  * Also records CPU time per image: on a shared, oversubscribed machine wall-clock img/s falls
  * with the load, while cores / (CPU s per image) estimates the uncontended rate.
  */
-async function throughput(enc: Encoder, images: Float32Array[], batch: number): Promise<number> {
+export async function throughput(enc: Encoder, images: Float32Array[], batch: number): Promise<number> {
   const buf = new Float32Array(batch * PIXELS_PER_IMAGE);
   const runBatch = async (from: number): Promise<void> => {
     const n = Math.min(batch, images.length - from);

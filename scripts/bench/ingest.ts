@@ -1,0 +1,123 @@
+/**
+ * Ingest throughput: the same drawn images ingested into a LocalStore and into S3 (s3rver on
+ * loopback), against the raw read + sha256 of the same files.
+ *
+ *   pnpm bench ingest [--images 128] [--shard-size 128] [--concurrency 16]
+ *
+ * - read+hash: readFile + sha256 of every image, --concurrency at a time (ingest's own window):
+ *   the most ingest could do with a free store.
+ * - local / s3: `ingestDataset` (jsonl-folder) into a fresh store, features jobs into a private
+ *   redis-server: read, hash, head, putIfAbsent, manifest, shard lists and one job per shard.
+ * - re-ingest: the same again into the same store (every image already there: heads only).
+ * Every figure carries the load average: the machine is shared, so compare ratios within one run.
+ */
+import { createHash } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { createQueue, createRedis, LocalStore, S3Store, type ObjectStore } from "@capflow/common";
+import { ingestDataset } from "@capflow/ingest";
+import {
+  describeImages,
+  drawPhotos,
+  load,
+  runBench,
+  startRedis,
+  startS3,
+  tempDir,
+  writeDataset,
+} from "./_support.ts";
+
+const { values } = parseArgs({
+  options: {
+    images: { type: "string", default: "128" },
+    "shard-size": { type: "string", default: "128" },
+    concurrency: { type: "string", default: "16" },
+  },
+});
+const N = Number(values.images);
+const shardSize = Number(values["shard-size"]);
+const concurrency = Number(values.concurrency);
+
+runBench(async (cleanup) => {
+  console.log(`capflow ingest benchmark: shard size ${shardSize}, concurrency ${concurrency}; ${load()}`);
+  const images = await drawPhotos(N, 2);
+  const mib = images.reduce((s, i) => s + i.bytes.length, 0) / 2 ** 20;
+  console.log(`${describeImages(images)}, ${mib.toFixed(1)} MiB in all`);
+  const dir = await tempDir("ingest-dataset");
+  cleanup.add("dataset dir", () => fs.rm(dir, { recursive: true, force: true }));
+  await writeDataset(dir, images);
+
+  const redis = await startRedis(cleanup);
+  const producer = createRedis(redis.url, "producer");
+  cleanup.add("producer", async () => producer.disconnect());
+
+  const rate = (seconds: number) => `${(N / seconds).toFixed(1)} img/s (${(mib / seconds).toFixed(1)} MiB/s)`;
+
+  // Baseline: read + hash, the same window of concurrent reads as ingest.
+  const names = images.map((i) => path.join(dir, i.name));
+  const t0 = performance.now();
+  for (let i = 0; i < names.length; i += concurrency)
+    await Promise.all(
+      names.slice(i, i + concurrency).map(async (f) =>
+        createHash("sha256")
+          .update(await fs.readFile(f))
+          .digest("hex"),
+      ),
+    );
+  const hashSeconds = (performance.now() - t0) / 1000;
+  console.log(`  read+hash: ${rate(hashSeconds)}; ${load()}`);
+
+  let run = 0;
+  const ingestInto = async (store: ObjectStore): Promise<number> => {
+    const queue = createQueue("features", { connection: producer, prefix: `bench-${run++}` });
+    try {
+      const t = performance.now();
+      const summary = await ingestDataset(store, queue, {
+        dataset: "bench",
+        format: "jsonl-folder",
+        dir,
+        shardSize,
+        onError: "fail",
+        concurrency,
+      });
+      const seconds = (performance.now() - t) / 1000;
+      if (summary.images !== N) throw new Error(`ingested ${summary.images} of ${N} images`);
+      return seconds;
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  };
+
+  const localDir = await tempDir("ingest-store");
+  cleanup.add("local store", () => fs.rm(localDir, { recursive: true, force: true }));
+  const local = new LocalStore(localDir);
+  const localSeconds = await ingestInto(local);
+  console.log(`  local: ${rate(localSeconds)}; ${load()}`);
+  const localAgain = await ingestInto(local);
+  console.log(`  local re-ingest (all stored): ${rate(localAgain)}; ${load()}`);
+
+  const s3 = await startS3(cleanup);
+  const s3Store = new S3Store({
+    bucket: s3.bucket,
+    endpoint: s3.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    accessKeyId: "S3RVER",
+    secretAccessKey: "S3RVER",
+    prefix: "bench",
+  });
+  cleanup.add("s3 store", () => s3Store.close());
+  const s3Seconds = await ingestInto(s3Store);
+  console.log(`  s3: ${rate(s3Seconds)}; ${load()}`);
+  const s3Again = await ingestInto(s3Store);
+  console.log(`  s3 re-ingest (all stored): ${rate(s3Again)}; ${load()}`);
+
+  console.log(`\nresults (${load()}):`);
+  console.log(`read+hash: ${(N / hashSeconds).toFixed(1)} img/s`);
+  console.log(`local: ${(N / localSeconds).toFixed(1)} img/s`);
+  console.log(`s3: ${(N / s3Seconds).toFixed(1)} img/s`);
+  console.log(`local/read+hash: ${(hashSeconds / localSeconds).toFixed(2)}`);
+  console.log(`s3/read+hash: ${(hashSeconds / s3Seconds).toFixed(2)}`);
+});
