@@ -1,8 +1,12 @@
 import os from "node:os";
 import { z } from "zod";
 import { CommonEnv, envInt } from "@capflow/common";
+// The shared encoder variables. TODO: import from "@capflow/common" once its src/index.ts re-exports
+// ./encoder/encoder-env.ts (outside this change's files).
+import { EncoderEnvShape } from "../../common/src/encoder/encoder-env.ts";
 
 export const CaptionEnv = CommonEnv.extend({
+  ...EncoderEnvShape,
   /** Jobs in flight per process: enough that close arrivals can share a decode batch. */
   CAPFLOW_CAPTION_CONCURRENCY: envInt(1, 1024).default(64),
   CAPFLOW_CAPTION_MAX_BATCH: envInt(1, 1024).default(64),

@@ -1,5 +1,6 @@
 import { loadEncoder, loadTf, serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
 import { Captioner } from "./captioner.ts";
+import { encoderModelFromEnv } from "../../common/src/encoder/encoder-env.ts";
 import { CaptionEnv } from "./env.ts";
 import { createCaptionWorker } from "./jobs/caption.ts";
 
@@ -12,6 +13,8 @@ export async function main(): Promise<void> {
     runtime: env.CAPFLOW_FEATURE_RUNTIME,
     threads: env.CAPFLOW_FEATURE_THREADS,
     cacheDir: env.CAPFLOW_ENCODER_CACHE,
+    model: encoderModelFromEnv(env),
+    store: rt.store,
     logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
   });
   rt.shutdown.add("encoder", () => encoder.dispose());

@@ -1,8 +1,12 @@
 import os from "node:os";
 import { z } from "zod";
 import { CommonEnv, envInt } from "@capflow/common";
+// The shared encoder variables. TODO: import from "@capflow/common" once its src/index.ts re-exports
+// ./encoder/encoder-env.ts (outside this change's files).
+import { EncoderEnvShape } from "../../common/src/encoder/encoder-env.ts";
 
 export const FeatureEnv = CommonEnv.extend({
+  ...EncoderEnvShape,
   CAPFLOW_FEATURE_RUNTIME: z.enum(["onnx", "tfjs"]).default("onnx"),
   CAPFLOW_FEATURE_BATCH: envInt(1, 256).default(8),
   CAPFLOW_FEATURE_THREADS: envInt(1, 256).default(Math.max(1, os.availableParallelism())),

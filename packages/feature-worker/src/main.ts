@@ -1,4 +1,5 @@
 import { loadEncoder as load, serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
+import { encoderModelFromEnv } from "../../common/src/encoder/encoder-env.ts";
 import { FeatureEnv } from "./env.ts";
 import { announceEncoder, createFeatureWorker } from "./jobs/extract-features.ts";
 
@@ -10,13 +11,18 @@ export async function main(): Promise<void> {
     runtime: env.CAPFLOW_FEATURE_RUNTIME,
     threads: env.CAPFLOW_FEATURE_THREADS,
     cacheDir: env.CAPFLOW_ENCODER_CACHE,
+    model: encoderModelFromEnv(env),
+    store: rt.store,
     executionProviders:
       env.CAPFLOW_FEATURE_RUNTIME === "onnx" ? env.CAPFLOW_FEATURE_EXECUTION_PROVIDERS : undefined,
     logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
   });
   rt.shutdown.add("encoder", () => encoder.dispose());
   setBuildInfo({ runtime: encoder.runtime, backend: encoder.backend, encoder: encoder.id });
-  log.info({ encoder: encoder.id, backend: encoder.backend }, "encoder loaded");
+  log.info(
+    { encoder: encoder.id, runtime: encoder.runtime, backend: encoder.backend, dim: encoder.dim },
+    "encoder loaded",
+  );
   await announceEncoder(rt.store, encoder);
 
   const worker = createFeatureWorker({

@@ -3,7 +3,15 @@ import { loadOnnxEncoder } from "./onnx-encoder.ts";
 import { loadTfjsEncoder } from "./tfjs-encoder.ts";
 import { ENCODER_RUNTIMES, EXECUTION_PROVIDERS, type Encoder, type EncoderConfig } from "./types.ts";
 
-export type { Encoder, EncoderConfig, EncoderLogger, EncoderRuntime, ExecutionProvider } from "./types.ts";
+export type {
+  Encoder,
+  EncoderConfig,
+  EncoderLogger,
+  EncoderModelConfig,
+  EncoderRuntime,
+  ExecutionProvider,
+} from "./types.ts";
+export { EncoderEnvShape, encoderModelFromEnv } from "./encoder-env.ts";
 export { ENCODER_RUNTIMES, EXECUTION_PROVIDERS, IMAGE_SIZE, PIXELS_PER_IMAGE } from "./types.ts";
 export { encoderId, CUT_LAYER, FEATURE_DIM } from "./nsfwjs-inception.ts";
 export { AGREEMENT_TOLERANCE, convertNsfwjsInception, defaultCacheDir } from "./onnx-encoder.ts";
@@ -36,9 +44,28 @@ function validate(config: EncoderConfig): void {
     }
     if (config.runtime !== "onnx") throw new Error("encoder executionProviders apply only to runtime 'onnx'");
   }
+  if (config.model !== undefined) validateModel(config);
   if (config.cacheDir !== undefined && (typeof config.cacheDir !== "string" || config.cacheDir === "")) {
     throw new Error("encoder cacheDir must be a non-empty path");
   }
+}
+
+function validateModel(config: EncoderConfig): void {
+  const m = config.model;
+  if (m === null || typeof m !== "object")
+    throw new TypeError("encoder model must be an object { source, layer?, name?, inputSize? }");
+  if (typeof m.source !== "string" || m.source.trim() === "")
+    throw new Error(
+      "encoder model source must be a path, an http(s) URL or store:<key> of a tfjs model.json",
+    );
+  if (m.source.startsWith("store:") && !config.store)
+    throw new Error(`encoder model source '${m.source}' needs an object store (config.store)`);
+  if (m.layer !== undefined && (typeof m.layer !== "string" || m.layer === ""))
+    throw new Error("encoder model layer must be a non-empty layer (or output node) name");
+  if (m.name !== undefined && !(typeof m.name === "string" && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(m.name)))
+    throw new Error(`encoder model name '${String(m.name)}' may hold only letters, digits, '.', '_' and '-'`);
+  if (m.inputSize !== undefined && !(Number.isInteger(m.inputSize) && m.inputSize >= 1))
+    throw new Error(`encoder model inputSize must be a positive integer, got ${String(m.inputSize)}`);
 }
 
 /** Loads and warms up an encoder. Throws on a bad config, listing the valid choices. */

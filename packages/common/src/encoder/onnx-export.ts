@@ -164,6 +164,8 @@ export interface ConvertOptions {
   opset?: number; // default 13
   graphName?: string;
   producerVersion?: string;
+  /** A 4-D cut output is flattened in Keras (NHWC) order to [N, h*w*c], as tfjs `reshape([n, -1])` does. */
+  flattenOutput?: boolean;
   /** Stored as ModelProto metadata_props. */
   metadata?: Record<string, string>;
 }
@@ -554,9 +556,24 @@ export function kerasToOnnx(
         );
     }
     if (name === opts.cutLayer) {
-      const t = tensorOf.get(name)!;
-      const s = shapeOf.get(t)!;
-      outputShape = s.kind === "flat" ? [s.f] : [s.c, s.h, s.w];
+      let t = tensorOf.get(name);
+      if (t === undefined) throw new Error(`cut layer ${name} has no output tensor`);
+      const s = shapeOf.get(t);
+      if (!s) throw new Error(`no shape for ${t}`);
+      if (s.kind === "image" && opts.flattenOutput) {
+        addNode("Transpose", `${name}/out_nhwc`, [t], [`${name}/out_nhwc`], [ints("perm", [0, 2, 3, 1])]);
+        addNode(
+          "Flatten",
+          `${name}/out_flatten`,
+          [`${name}/out_nhwc`],
+          [`${name}/out_flat`],
+          [int("axis", 1)],
+        );
+        t = `${name}/out_flat`;
+        outputShape = [s.c * s.h * s.w];
+      } else {
+        outputShape = s.kind === "flat" ? [s.f] : [s.c, s.h, s.w];
+      }
       addNode("Identity", `${name}/output`, [t], [outputName]);
       break;
     }

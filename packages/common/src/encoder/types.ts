@@ -1,3 +1,5 @@
+import type { ObjectStore } from "../store/object-store.ts";
+
 export type EncoderRuntime = "onnx" | "tfjs";
 export const ENCODER_RUNTIMES: readonly EncoderRuntime[] = ["onnx", "tfjs"];
 export const EXECUTION_PROVIDERS = ["cpu", "cuda", "tensorrt"] as const;
@@ -8,8 +10,27 @@ export interface EncoderLogger {
   warn(msg: string, fields?: Record<string, unknown>): void;
 }
 
+/** A user-supplied tfjs model (layers model or graph model) instead of the default nsfwjs InceptionV3. */
+export interface EncoderModelConfig {
+  /**
+   * Where its `model.json` is: a local path (a folder means `<folder>/model.json`), an http(s) URL, or
+   * `store:<key>` for an object in `EncoderConfig.store`. Weight shards are read relative to it.
+   */
+  source: string;
+  /** Layers model: the layer to cut at (default: the model's output). Graph model: the output node. */
+  layer?: string;
+  /** First part of the encoder id (default: the model's folder or file name). [A-Za-z0-9._-] only. */
+  name?: string;
+  /** Model input H=W; default the model's static input size, else 299. Batches (299²) are resized to it. */
+  inputSize?: number;
+}
+
 export interface EncoderConfig {
   runtime: EncoderRuntime;
+  /** A custom tfjs model; unset = the default nsfwjs InceptionV3 cut at flatten_1. */
+  model?: EncoderModelConfig;
+  /** Needed when `model.source` is `store:<key>`. */
+  store?: ObjectStore;
   /** ORT intra-op threads; default: number of cores. Ignored by tfjs (wasm runs 1 thread under Node). */
   threads?: number;
   /** Where the converted .onnx is cached, keyed by encoder id. Default $CAPFLOW_ENCODER_CACHE or ~/.cache/capflow/encoders. */
@@ -23,11 +44,12 @@ export interface EncoderConfig {
 export interface Encoder {
   /** Encoder identity: name + weights hash, e.g. inceptionv3-nsfwjs-8a457f3fdec7. */
   readonly id: string;
-  readonly dim: 2048;
+  /** Feature length: 2048 for the default encoder, the cut layer's (flattened) size for a custom one. */
+  readonly dim: number;
   readonly runtime: EncoderRuntime;
   /** What actually runs, e.g. 'onnxruntime-node:cpu' or 'tfjs:wasm'. */
   readonly backend: string;
-  /** `batch` is n×299×299×3 preprocessed NHWC (see ../preprocess/decode-image.ts); returns n×2048. */
+  /** `batch` is n×299×299×3 preprocessed NHWC (see ../preprocess/decode-image.ts); returns n×dim. */
   encode(batch: Float32Array, n: number): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
