@@ -1,9 +1,8 @@
 import os from "node:os";
 import { z } from "zod";
 import { CommonEnv, envInt } from "@capflow/common";
-// The shared encoder variables. TODO: import from "@capflow/common" once its src/index.ts re-exports
 // ./encoder/encoder-env.ts (outside this change's files).
-import { EncoderEnvShape } from "../../common/src/encoder/encoder-env.ts";
+import { EncoderEnvShape } from "@capflow/common";
 
 export const CaptionEnv = CommonEnv.extend({
   ...EncoderEnvShape,

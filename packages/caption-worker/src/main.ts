@@ -1,6 +1,6 @@
 import { loadEncoder, loadTf, serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
 import { Captioner } from "./captioner.ts";
-import { encoderModelFromEnv } from "../../common/src/encoder/encoder-env.ts";
+import { encoderModelFromEnv } from "@capflow/common";
 import { CaptionEnv } from "./env.ts";
 import { createCaptionWorker } from "./jobs/caption.ts";
 

@@ -29,3 +29,4 @@ export type { Encoder, EncoderConfig, EncoderRuntime } from "./encoder/index.ts"
 export * from "./preprocess/decode-image.ts";
 export * from "./admin/index.ts";
 export * from "./serve-worker.ts";
+export { EncoderEnvShape, encoderModelFromEnv } from "./encoder/encoder-env.ts";

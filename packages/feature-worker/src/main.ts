@@ -1,5 +1,5 @@
 import { loadEncoder as load, serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
-import { encoderModelFromEnv } from "../../common/src/encoder/encoder-env.ts";
+import { encoderModelFromEnv } from "@capflow/common";
 import { FeatureEnv } from "./env.ts";
 import { announceEncoder, createFeatureWorker } from "./jobs/extract-features.ts";
 

@@ -16,7 +16,9 @@ function sources(dir: string): string[] {
 describe(".env.example", () => {
   it("documents every CAPFLOW_ variable the code reads", () => {
     const documented = new Set(
-      readFileSync(path.join(root, ".env.example"), "utf8").match(/CAPFLOW_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])/g),
+      readFileSync(path.join(root, ".env.example"), "utf8").match(
+        /CAPFLOW_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])/g,
+      ),
     );
     const used = new Set(
       sources(path.join(root, "packages")).flatMap(

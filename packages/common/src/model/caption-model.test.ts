@@ -122,12 +122,23 @@ describe("caption model", () => {
     [a, b].forEach((m) => m.dispose());
   });
 
-  it("keeps pretrained word vectors frozen", () => {
+  it("keeps pretrained word vectors frozen, and saves them with the weights", async () => {
     const emb = new Float32Array(12 * 8).map((_, i) => Math.cos(i));
     const model = createCaptionModel(tf, { ...small, pretrainedEmbeddings: emb });
-    expect(model.getWeights().map((w) => w.name)).not.toContain("embedding/embeddings");
     model.trainBatch(teacherBatch(tinySet(), [0, 1]));
-    model.dispose();
+    const saved = model.getWeights().find((w) => w.name === "embedding/embeddings");
+    expect(Array.from(saved!.data)).toEqual(Array.from(emb));
+    // Not trained: Adam keeps no moments for it.
+    expect((await model.getOptimizerState()).slots.map((s) => s.name)).not.toContain(
+      "embedding/embeddings/m",
+    );
+    // A model built without the vectors (the caption worker's) gets them from the weights.
+    const served = createCaptionModel(tf, small);
+    served.setWeights(model.getWeights());
+    expect(Array.from(served.getWeights().find((w) => w.name === "embedding/embeddings")!.data)).toEqual(
+      Array.from(emb),
+    );
+    [model, served].forEach((m) => m.dispose());
   });
 
   it("rejects a bad config naming the field", () => {

@@ -165,7 +165,7 @@ function mixSeed(a: number, b: number, c: number): number {
 
 class MergeCaptionModel implements CaptionModel {
   private readonly vars = new Map<WeightName, Variable>();
-  private readonly frozenEmbeddings: Tensor2D | undefined;
+  private frozenEmbeddings: Tensor2D | undefined;
   private readonly prefix: string;
   private optimizer: tfjs.AdamOptimizer;
   private dropoutCall = 0;
@@ -522,11 +522,21 @@ class MergeCaptionModel implements CaptionModel {
   }
 
   getWeights(): NamedWeight[] {
-    return [...this.vars.entries()].map(([name, v]) => ({
+    const weights = [...this.vars.entries()].map(([name, v]) => ({
       name,
       shape: [...v.shape],
       data: v.dataSync() as Float32Array,
     }));
+    // Frozen word vectors are part of the model too: a checkpoint or published model without them
+    // would caption with random embeddings wherever the vectors file is not at hand.
+    if (this.frozenEmbeddings) {
+      weights.push({
+        name: "embedding/embeddings",
+        shape: [...this.frozenEmbeddings.shape],
+        data: this.frozenEmbeddings.dataSync() as Float32Array,
+      });
+    }
+    return weights;
   }
 
   setWeights(weights: NamedWeight[]): void {
@@ -538,6 +548,16 @@ class MergeCaptionModel implements CaptionModel {
         throw new Error(`setWeights: ${name} has shape [${w.shape}], the model expects [${v.shape}]`);
       }
       this.tf.tidy(() => v.assign(this.tf.tensor(w.data, w.shape)));
+    }
+    const frozen = byName.get("embedding/embeddings");
+    if (this.frozenEmbeddings && frozen) {
+      if (frozen.shape.join("x") !== this.frozenEmbeddings.shape.join("x")) {
+        throw new Error(
+          `setWeights: embedding/embeddings has shape [${frozen.shape}], the model expects [${this.frozenEmbeddings.shape}]`,
+        );
+      }
+      this.frozenEmbeddings.dispose();
+      this.frozenEmbeddings = this.tf.tensor2d(frozen.data, frozen.shape as [number, number]);
     }
   }
 

@@ -11,7 +11,7 @@ export async function loadGloveEmbeddings(
   input: Readable,
   vocab: Vocabulary,
   dim: number,
-): Promise<{ matrix: Float32Array; found: number }> {
+): Promise<{ matrix: Float32Array<ArrayBuffer>; found: number }> {
   const matrix = new Float32Array(vocab.size * dim);
   let found = 0;
   let line = 0;

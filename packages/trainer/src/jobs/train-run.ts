@@ -110,12 +110,20 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
   const maxLength = latest
     ? Number((latest.config.model as { maxLength: number }).maxLength)
     : (spec.maxLength ?? maxCaptionLength(trainCleaned));
+  let pretrainedEmbeddings: Float32Array<ArrayBuffer> | undefined;
+  if (spec.wordVectorsKey) {
+    const dim = Number(spec.model.embedDim ?? 200);
+    const vectors = await loadGloveEmbeddings(await store.getStream(spec.wordVectorsKey), vocab, dim);
+    pretrainedEmbeddings = vectors.matrix;
+    log.info({ found: vectors.found, vocab: vocab.size, dim }, "frozen word vectors loaded");
+  }
   const modelConfig = {
     ...spec.model,
     vocabSize: vocab.size,
     maxLength,
     seed: spec.seed,
     learningRate: spec.learningRate,
+    pretrainedEmbeddings,
   };
   const model = createCaptionModel(tf, modelConfig);
   try {

@@ -1,0 +1,69 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import pino from "pino";
+import { loadTf, type ObjectStore, type Tf } from "@capflow/common";
+import { latestCheckpoint, trainRun, type TrainingSpec } from "@capflow/trainer";
+import { localStore } from "../../../test/support/services.ts";
+import { preparePublishedModel } from "../../../test/support/pipeline.ts";
+
+// Runs over real features of real images (the real encoder), in a real local store.
+describe("training runs", () => {
+  let store: ObjectStore;
+  let tf: Tf;
+  let encoderId: string;
+  const log = pino({ level: "silent" });
+  const spec = (runId: string, epochs: number, extra: Partial<TrainingSpec> = {}): TrainingSpec => ({
+    runId,
+    dataset: "drawn",
+    encoderId,
+    method: "teacher-forcing",
+    epochs,
+    seed: 7,
+    batchSize: 16,
+    learningRate: 0.01,
+    minWordCount: 1,
+    model: { embedDim: 8, units: 16, dropout: 0.3 },
+    beamWidth: 2,
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    store = await localStore();
+    const prepared = await preparePublishedModel(store, { images: 24, epochs: 1, runId: "warm-up" });
+    encoderId = prepared.encoder.id;
+    tf = (await loadTf()).tf;
+  });
+
+  it("resumed after a stop between epochs, ends with the weights of an uninterrupted run", async () => {
+    await trainRun({ store, tf, log }, spec("straight", 3));
+    const first = await trainRun({ store, tf, log }, spec("interrupted", 1));
+    expect(first.resumedFrom).toBe(0);
+    const resumed = await trainRun({ store, tf, log }, spec("interrupted", 3));
+    expect(resumed.resumedFrom).toBe(1);
+    const a = await latestCheckpoint(store, "straight");
+    const b = await latestCheckpoint(store, "interrupted");
+    expect(b?.epoch).toBe(3);
+    expect(b!.optimizer.iterations).toBe(a!.optimizer.iterations);
+    for (const [i, w] of a!.weights.entries()) {
+      const other = b!.weights[i]!;
+      expect(other.name).toBe(w.name);
+      let maxDiff = 0;
+      w.data.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - other.data[k]!))));
+      expect(maxDiff, w.name).toBeLessThan(1e-5);
+    }
+    expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+  });
+
+  it("keeps frozen word vectors from a GloVe file fixed through training", async () => {
+    const vectors = "drawing 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8\nshapes -1 -2 -3 -4 -5 -6 -7 -8\n";
+    await store.put("embeddings/test.txt", vectors);
+    await trainRun({ store, tf, log }, spec("glove", 2, { wordVectorsKey: "embeddings/test.txt" }));
+    const ckpt = await latestCheckpoint(store, "glove");
+    const tokens = ckpt!.vocab.tokens;
+    const emb = ckpt!.weights.find((w) => w.name === "embedding/embeddings")!;
+    const row = (word: string) =>
+      Array.from(emb.data.subarray(tokens.indexOf(word) * 8, tokens.indexOf(word) * 8 + 8));
+    row("drawing").forEach((v, i) => expect(v).toBeCloseTo((i + 1) / 10, 6));
+    expect(row("shapes")).toEqual([-1, -2, -3, -4, -5, -6, -7, -8]);
+    expect(row("coloured")).toEqual(new Array(8).fill(0));
+  });
+});
