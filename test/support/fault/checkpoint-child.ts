@@ -19,6 +19,7 @@ const weight = (name: string, epoch: number, n: number) => ({
 });
 
 const latest = await latestCheckpoint(store, runId!);
+process.stdout.write("ready\n");
 for (let epoch = (latest?.epoch ?? 0) + 1; ; epoch++) {
   await saveCheckpoint(store, {
     runId: runId!,
