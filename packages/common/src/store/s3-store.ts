@@ -57,6 +57,11 @@ export class S3Store implements ObjectStore {
       forcePathStyle: opts.forcePathStyle,
       maxAttempts: 5,
       retryMode: "standard",
+      // The SDK's defaults have no timeout at all: a connection that stops answering (measured in
+      // test/chaos/store-faults: 1 stalled request in 100 hung its put forever, and with it the
+      // worker's job, whose lock kept renewing). An idle socket now fails after 30 s, a connect after
+      // 5 s, and the SDK retries both (TimeoutError is transient).
+      requestHandler: { connectionTimeout: 5_000, socketTimeout: 30_000 },
       credentials:
         opts.accessKeyId && opts.secretAccessKey
           ? { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey }
