@@ -49,7 +49,7 @@ export async function up(
       name: `captions-${i + 1}`,
       args: ["worker", "captions"],
     })),
-    ...(opts.api ? [{ name: "api", args: ["api"] }] : []),
+    ...(opts.api ? [{ name: "api", args: ["api"], portVariable: "CAPFLOW_API_PORT" }] : []),
   ];
   let stopping = false;
   const stop = async () => {
@@ -61,7 +61,7 @@ export async function up(
   process.once("SIGINT", () => void stop().then(() => process.exit(130)));
   process.once("SIGTERM", () => void stop().then(() => process.exit(143)));
   try {
-    for (const spec of specs) supervisor.start(spec);
+    for (const spec of specs) await supervisor.start(spec);
     process.stdout.write(`capflow is up (Ctrl-C stops everything). Redis: ${endpoint.url}\n`);
     for (const c of supervisor.children) {
       const url = await c.opsUrl;

@@ -54,15 +54,15 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     );
     for (let i = 1; i <= opts.featureWorkers; i++) {
       // Split the cores between feature workers rather than oversubscribing them.
-      supervisor.start({
+      await supervisor.start({
         name: `features-${i}`,
         args: ["worker", "features"],
         env: { CAPFLOW_FEATURE_THREADS: String(Math.max(1, Math.floor(2 / opts.featureWorkers))) },
       });
     }
-    supervisor.start({ name: "training-1", args: ["worker", "training"] });
-    supervisor.start({ name: "captions-1", args: ["worker", "captions"] });
-    const api = supervisor.start({ name: "api", args: ["api"], env: { CAPFLOW_API_PORT: "0" } });
+    await supervisor.start({ name: "training-1", args: ["worker", "training"] });
+    await supervisor.start({ name: "captions-1", args: ["worker", "captions"] });
+    const api = await supervisor.start({ name: "api", args: ["api"], portVariable: "CAPFLOW_API_PORT" });
     const apiUrl = await api.opsUrl;
     if (!apiUrl) throw new Error("the API did not start; see .capflow/logs/api.log");
     process.stdout.write(

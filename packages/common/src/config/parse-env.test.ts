@@ -29,6 +29,13 @@ describe("parseEnv", () => {
     expect(err?.message).toMatch(/CAPFLOW_OPS_PORT:/);
   });
 
+  it("takes an empty variable as unset", () => {
+    expect(parseEnv(CommonEnv, { CAPFLOW_REDIS_URL: "", CAPFLOW_STORE: "" })).toMatchObject({
+      CAPFLOW_STORE: "local",
+    });
+    expect(parseEnv(CommonEnv, { CAPFLOW_REDIS_URL: "" }).CAPFLOW_REDIS_URL).toBeUndefined();
+  });
+
   it("parses booleans as words, not truthiness", () => {
     expect(parseEnv(CommonEnv, { CAPFLOW_S3_FORCE_PATH_STYLE: "false" }).CAPFLOW_S3_FORCE_PATH_STYLE).toBe(
       false,

@@ -14,7 +14,9 @@ export function parseEnv<S extends z.ZodType>(
   source: NodeJS.ProcessEnv = process.env,
   role = "capflow",
 ): z.infer<S> {
-  const result = schema.safeParse(source);
+  // An empty variable means unset (`CAPFLOW_REDIS_URL=` in a .env file or a compose file).
+  const present = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== ""));
+  const result = schema.safeParse(present);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const variable = issue.path.join(".") || "(environment)";
