@@ -5,10 +5,12 @@ import { TcpProxy } from "../support/fault/tcp-proxy.ts";
 import { rng } from "../support/fault/bad-images.ts";
 
 // RELIABILITY.md test 11: the S3 store through a TCP proxy in front of s3rver that drops, resets
-// (mid-transfer) and stalls a share of connections. Every write must land whole, every read must
+// (mid-transfer) and stalls a share of connections, and per request answers 503, resets or stalls
+// (the SDK keeps one connection alive for everything). Every write must land whole, every read must
 // return the bytes written, no operation may hang.
 const OPS = Number(process.env.CAPFLOW_STORE_FAULT_OPS ?? 200);
-const HANG_MS = 120_000;
+// Longer than the store's 30 s idle-socket timeout times a few retries.
+const HANG_MS = 150_000;
 
 const body = (i: number) => {
   const random = rng(i);
@@ -30,7 +32,13 @@ describe("object-store faults", () => {
   it("retries through drops, resets and stalls: no partial object, nothing lost, no hang", async () => {
     const target = Number(new URL(inject("s3Endpoint")).port);
     const proxy = await new TcpProxy(target, "127.0.0.1", rng(11)).start();
-    proxy.faults = { dropRate: 0.1, resetRate: 0.15, resetAfterMs: 3, stallRate: 0.05 };
+    proxy.faults = {
+      dropRate: 0.1,
+      resetRate: 0.15,
+      resetAfterMs: 3,
+      stallRate: 0.05,
+      http: { status503Rate: 0.1, resetRate: 0.1, stallRate: 0.03 },
+    };
     const store = new S3Store({
       bucket: inject("s3Bucket"),
       endpoint: `http://127.0.0.1:${proxy.port}`,

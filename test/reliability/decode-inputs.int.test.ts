@@ -22,6 +22,9 @@ describe("the decode path on hostile inputs", () => {
     expect(run.crashes).toEqual([]);
     expect(run.lines).toHaveLength(corpus.length);
     const byName = new Map(run.lines.map((l) => [String(l.i), l]));
+    const tally: Record<string, number> = {};
+    for (const l of run.lines) tally[l.ok ? "ok" : l.reason!] = (tally[l.ok ? "ok" : l.reason!] ?? 0) + 1;
+    console.info(JSON.stringify({ corpus: corpus.length, outcomes: tally, peakRssMb: run.peakRss >> 20 }));
     const outcome = (kind: string) => corpus.filter((c) => c.kind === kind).map((c) => byName.get(c.name)!);
     for (const line of run.lines) {
       if (line.ok) expect(line.valid, String(line.i)).toBe(true);
@@ -49,6 +52,9 @@ describe("the decode path on hostile inputs", () => {
     const run = await runDecodeChild(["corpus", await writeCases(cases)]);
     expect(run.crashes).toEqual([]);
     const by = new Map(run.lines.map((l) => [String(l.i), l]));
+    console.info(
+      JSON.stringify({ bombs: run.lines.map((l) => [l.i, l.reason ?? "ok"]), peakRssMb: run.peakRss >> 20 }),
+    );
     expect(by.get("png-30000x30000")).toMatchObject({ ok: false, reason: "too_large" });
     expect(by.get("png-65535x65535")).toMatchObject({ ok: false, reason: "too_large" });
     expect(by.get("svg-huge")).toMatchObject({ ok: false, reason: "format" });

@@ -45,6 +45,8 @@ export class PipelineFixture {
     f.store = new LocalStore(f.storeDir);
     f.writeLog = path.join(root, "writes.log");
     f.producer = createRedis(opts.redisUrl ?? f.redis.url, "worker");
+    // Redis is stopped on purpose in these tests: connection errors are expected, not news.
+    f.producer.on("error", () => undefined);
     f.queue = createQueue("features", { connection: f.producer, prefix: f.prefix });
     return f;
   }
@@ -138,6 +140,7 @@ export class PipelineFixture {
   /** Counts stalled events on the queue from now on. */
   async watchStalled(): Promise<{ stalled: string[] }> {
     const conn = createRedis(this.redis.url, "worker");
+    conn.on("error", () => undefined);
     this.conns.push(conn);
     const events = new QueueEvents("features", {
       connection: conn,

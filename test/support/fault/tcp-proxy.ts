@@ -10,7 +10,14 @@ export interface ProxyFaults {
   delayMs?: number;
   /** Share of new connections that stall: bytes are swallowed, never forwarded. */
   stallRate?: number;
+  /**
+   * HTTP-aware faults per request (a client chunk that starts with a method), for keep-alive clients
+   * that open one connection for everything: answer 503 and close, reset, or stall from there on.
+   */
+  http?: { status503Rate?: number; resetRate?: number; stallRate?: number };
 }
+
+const HTTP_REQUEST = /^(GET|PUT|HEAD|POST|DELETE) /;
 
 /**
  * A TCP proxy in front of Redis or the S3 server. `pause()` is an outage (live connections reset, new
@@ -22,7 +29,17 @@ export class TcpProxy {
   private readonly sockets = new Set<net.Socket>();
   private paused = false;
   faults: ProxyFaults = {};
-  readonly counts = { connections: 0, dropped: 0, reset: 0, stalled: 0, outages: 0 };
+  readonly counts = {
+    connections: 0,
+    dropped: 0,
+    reset: 0,
+    stalled: 0,
+    outages: 0,
+    requests: 0,
+    http503: 0,
+    httpReset: 0,
+    httpStalled: 0,
+  };
   port = 0;
 
   constructor(
@@ -71,7 +88,37 @@ export class TcpProxy {
         if (f.delayMs) setTimeout(() => to.writable && to.write(chunk), f.delayMs);
         else if (to.writable) to.write(chunk);
       });
-    pipe(client, upstream);
+    let stalled = false;
+    client.on("data", (chunk: Buffer) => {
+      if (stalled) return;
+      const h = f.http;
+      if (h && HTTP_REQUEST.test(chunk.toString("latin1", 0, 8))) {
+        this.counts.requests++;
+        const roll = this.random();
+        const a = h.status503Rate ?? 0;
+        const b = a + (h.resetRate ?? 0);
+        const c = b + (h.stallRate ?? 0);
+        if (roll < a) {
+          this.counts.http503++;
+          client.end("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+          upstream.destroy();
+          return;
+        }
+        if (roll < b) {
+          this.counts.httpReset++;
+          client.resetAndDestroy();
+          upstream.destroy();
+          return;
+        }
+        if (roll < c) {
+          this.counts.httpStalled++;
+          stalled = true;
+          return;
+        }
+      }
+      if (f.delayMs) setTimeout(() => upstream.writable && upstream.write(chunk), f.delayMs);
+      else if (upstream.writable) upstream.write(chunk);
+    });
     pipe(upstream, client);
     if (f.resetRate && this.random() < f.resetRate) {
       this.counts.reset++;
