@@ -32,9 +32,19 @@ function processesUsing(home: string): number[] {
 describe("capflow demo --size ci", () => {
   it("runs every stage, leaves its outputs in the store, and leaves no process behind", async () => {
     const home = await tempDir("demo");
+    // As ./capflow runs it: node with tsx's loader.
     const child = spawn(
-      path.join(ROOT, "node_modules/.bin/tsx"),
-      [path.join(ROOT, "packages/cli/src/main.ts"), "demo", "--size", "ci", "--epochs", "2"],
+      process.execPath,
+      [
+        "--import",
+        path.join(ROOT, "node_modules/tsx/dist/loader.mjs"),
+        path.join(ROOT, "packages/cli/src/main.ts"),
+        "demo",
+        "--size",
+        "ci",
+        "--epochs",
+        "2",
+      ],
       {
         env: { ...process.env, CAPFLOW_HOME: home, CAPFLOW_REDIS_URL: "", CAPFLOW_LOG_LEVEL: "warn" },
         stdio: ["ignore", "pipe", "pipe"],

@@ -19,7 +19,8 @@ import { writeJsonlDataset } from "../support/images.ts";
  */
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const TSX = path.join(ROOT, "node_modules/.bin/tsx");
+// As ./capflow runs it: node with tsx's loader (the tsx CLI SIGKILLs its child 30 ms after SIGTERM).
+const NODE_TSX = [process.execPath, "--import", path.join(ROOT, "node_modules/tsx/dist/loader.mjs")] as const;
 const CLI = path.join(ROOT, "packages/cli/src/main.ts");
 const PROMETHEUS = "/usr/bin/prometheus";
 const PROMTOOL = "/usr/bin/promtool";
@@ -94,14 +95,18 @@ async function poll<T>(
 }
 
 function cliSupports(command: string): boolean {
-  const r = spawnSync(TSX, [CLI, command, "--help"], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(NODE_TSX[0], [...NODE_TSX.slice(1), CLI, command, "--help"], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   return r.status === 0;
 }
 
 async function startRole(spec: RoleSpec, env: Record<string, string>): Promise<Running> {
   const opsPort = await freePort();
   const extra = await freePort();
-  const child = spawn(TSX, [CLI, ...spec.args], {
+  const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), CLI, ...spec.args], {
     cwd: ROOT,
     env: {
       ...process.env,

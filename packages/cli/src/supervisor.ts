@@ -4,7 +4,9 @@ import path from "node:path";
 import { freePort } from "@capflow/common";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
-const TSX = path.join(REPO_ROOT, "node_modules/.bin/tsx");
+// node with tsx's loader rather than the tsx CLI, which SIGKILLs its child 30 ms after relaying
+// SIGTERM: graceful shutdown needs the signal to reach capflow itself.
+const TSX_LOADER = path.join(REPO_ROOT, "node_modules/tsx/dist/loader.mjs");
 const MAIN = path.join(REPO_ROOT, "packages/cli/src/main.ts");
 
 export interface ChildSpec {
@@ -45,7 +47,7 @@ export class Supervisor {
     // ports are always fresh, since several workers run side by side.
     const fixed = spec.portVariable ? Number(process.env[spec.portVariable] ?? 0) : 0;
     const port = fixed > 0 ? fixed : await freePort();
-    const child = spawn(TSX, [MAIN, ...spec.args], {
+    const child = spawn(process.execPath, ["--import", TSX_LOADER, MAIN, ...spec.args], {
       env: {
         ...process.env,
         ...this.baseEnv,
