@@ -13,3 +13,4 @@ export * from "./eval/index.ts";
 export { renderReport, escapeHtml, lineChart } from "./report/render-report.ts";
 export { writeReport, reportKey } from "./report/write-report.ts";
 export { submitRun, formatProgress } from "./cli/submit-run.ts";
+export { rng, shuffle } from "./train/index.ts";

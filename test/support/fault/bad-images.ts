@@ -1,24 +1,16 @@
 import { deflateSync } from "node:zlib";
 import sharp from "sharp";
+import { rng } from "@capflow/trainer";
 import { drawImage } from "../images.ts";
+
+// Deterministic PRNG (the trainer's mulberry32): fuzz cases are regenerated from (seed, index) after a crash.
+export { rng };
 
 /** A named test input and what it is meant to exercise. */
 export interface Case {
   name: string;
   kind: string;
   bytes: Buffer;
-}
-
-/** Deterministic PRNG (mulberry32): fuzz cases are regenerated from (seed, index) after a crash. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function crc32(buf: Buffer): number {

@@ -147,16 +147,7 @@ export async function loadOnnxEncoder(config: EncoderConfig): Promise<Encoder> {
   const requested = config.executionProviders ?? ["cpu"];
   const id = readNsfwjsInception().encoderId;
   const file = path.join(config.cacheDir ?? defaultCacheDir(), `${id}.onnx`);
-
-  let created: { session: ort.InferenceSession; providers: string[] } | undefined;
-  try {
-    await access(file); // ENOENT → convert
-    created = await createSession(file, threads, requested, log);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
-      log.warn("cached onnx model unusable; converting again", { file, error: String(err) });
-    }
-  }
+  let created = await openCached(file, threads, requested, log);
   if (!created) {
     await convertAndCache(file, threads, log);
     created = await createSession(file, threads, requested, log);
@@ -223,15 +214,7 @@ async function loadCustomOnnxEncoder(config: EncoderConfig): Promise<Encoder> {
     return loadCustomTfjsEncoder(config, files);
   }
   const file = path.join(config.cacheDir ?? defaultCacheDir(), `${id}.onnx`);
-  let created: { session: ort.InferenceSession; providers: string[] } | undefined;
-  try {
-    await access(file); // ENOENT → convert
-    created = await createSession(file, threads, requested, log);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
-      log.warn("cached onnx model unusable; converting again", { file, error: String(err) });
-    }
-  }
+  let created = await openCached(file, threads, requested, log);
   if (!created) {
     const tfjs = await loadCustomTfjsEncoder(config, files);
     let keepTfjs = true;
@@ -337,4 +320,22 @@ async function loadCustomOnnxEncoder(config: EncoderConfig): Promise<Encoder> {
   };
   log.info("encoder loaded", { encoder: id, runtime: "onnx", backend: enc.backend, threads, dim, file });
   return enc;
+}
+
+/** A session on the cached .onnx, or undefined when there is none (or it is unusable) and conversion is due. */
+async function openCached(
+  file: string,
+  threads: number,
+  requested: string[],
+  log: EncoderLogger,
+): Promise<{ session: ort.InferenceSession; providers: string[] } | undefined> {
+  try {
+    await access(file); // ENOENT → convert
+    return await createSession(file, threads, requested, log);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+      log.warn("cached onnx model unusable; converting again", { file, error: String(err) });
+    }
+    return undefined;
+  }
 }
