@@ -15,7 +15,7 @@ const program = new Command()
   .addHelpText(
     "after",
     "\nConfiguration comes from CAPFLOW_* environment variables; see .env.example.\n" +
-      "Start here: capflow demo   (the whole pipeline on a small dataset, about 10 minutes)",
+      "Start here: capflow demo   (the whole pipeline on a small dataset, about 5 minutes)",
   );
 
 registerCommands(program);
