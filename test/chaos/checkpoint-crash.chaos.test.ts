@@ -1,11 +1,10 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { inject } from "vitest";
 import { randomUUID } from "node:crypto";
 import { LocalStore, S3Store, type ObjectStore } from "@capflow/common";
 import { committedEpochs, latestCheckpoint } from "../../packages/trainer/src/checkpoint/checkpoint-store.ts";
-import { tempDir } from "../support/services.ts";
+import { s3StoreOptions, tempDir } from "../support/services.ts";
 import { rng } from "../support/fault/bad-images.ts";
 
 const CHILD = path.resolve(import.meta.dirname, "../support/fault/checkpoint-child.ts");
@@ -67,15 +66,7 @@ describe("checkpoint crash consistency (RELIABILITY.md test 12)", () => {
   });
 
   it("does the same on the S3-protocol store", async () => {
-    const opts = {
-      bucket: inject("s3Bucket"),
-      endpoint: inject("s3Endpoint"),
-      region: "us-east-1",
-      forcePathStyle: true,
-      accessKeyId: "S3RVER",
-      secretAccessKey: "S3RVER",
-      prefix: `t-${randomUUID()}`,
-    };
+    const opts = s3StoreOptions();
     const store = new S3Store(opts);
     try {
       const { lastEpoch } = await killManyTimes(store, { kind: "s3", ...opts }, 20);

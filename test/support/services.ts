@@ -4,7 +4,14 @@ import os from "node:os";
 import path from "node:path";
 import { inject } from "vitest";
 import { Redis } from "ioredis";
-import { CommonEnv, LocalStore, S3Store, createRedis, type ObjectStore } from "@capflow/common";
+import {
+  CommonEnv,
+  LocalStore,
+  S3Store,
+  createRedis,
+  type ObjectStore,
+  type S3StoreOptions,
+} from "@capflow/common";
 
 export const redisUrl = () => inject("redisUrl");
 
@@ -23,9 +30,9 @@ export async function localStore(): Promise<LocalStore> {
   return new LocalStore(await tempDir());
 }
 
-/** The S3 store on the loopback s3rver, under a fresh key prefix. */
-export function s3Store(): S3Store {
-  return new S3Store({
+/** Options for the loopback s3rver under a fresh key prefix (plain data: they can go to a child process). */
+export function s3StoreOptions(): S3StoreOptions {
+  return {
     bucket: inject("s3Bucket"),
     endpoint: inject("s3Endpoint"),
     region: "us-east-1",
@@ -33,7 +40,12 @@ export function s3Store(): S3Store {
     accessKeyId: "S3RVER",
     secretAccessKey: "S3RVER",
     prefix: `t-${randomUUID()}`,
-  });
+  };
+}
+
+/** The S3 store on the loopback s3rver, under a fresh key prefix. */
+export function s3Store(): S3Store {
+  return new S3Store(s3StoreOptions());
 }
 
 /** Environment for a child process or runtime pointed at the test services. */

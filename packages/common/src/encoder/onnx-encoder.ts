@@ -127,15 +127,7 @@ async function convertAndCache(file: string, threads: number, log: EncoderLogger
       `ONNX conversion of ${id} disagrees with tfjs: max abs diff ${diff} > ${AGREEMENT_TOLERANCE}`,
     );
   }
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeAtomic(file, bytes);
   log.info("onnx model cached", { file, ms: Math.round(performance.now() - t0) });
 }
 
