@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { Worker } from "bullmq";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pino from "pino";
 import { createQueue, createRedis, keys, registry, type ObjectStore } from "@capflow/common";
@@ -9,6 +10,14 @@ import { freshPrefix, localStore, redisUrl } from "../../../test/support/service
 import { drawImage } from "../../../test/support/images.ts";
 
 const silent = pino({ level: "silent" });
+
+async function waitFor(check: () => Promise<boolean>, what = "condition"): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
 
 function config(over: Partial<ApiConfig> = {}): ApiConfig {
   return {
@@ -309,6 +318,63 @@ describe("HTTP API: edges", () => {
     });
     expect(res.statusCode).toBe(202);
     await queue.close();
+  });
+
+  it("counts the online jobs a worker holds active, not the bulk shards it holds", async () => {
+    await h.start({ maxQueueDepth: 10 });
+    const queue = createQueue("captions", { connection: h.conn, prefix: h.prefix });
+    // A worker that takes jobs and never finishes them: what a busy caption worker looks like.
+    const workerConn = createRedis(redisUrl(), "worker");
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const worker = new Worker("captions", () => held, {
+      connection: workerConn,
+      prefix: h.prefix,
+      concurrency: 20,
+    });
+    const post = async (seed: number) =>
+      h.app.inject({
+        method: "POST",
+        url: "/v1/captions",
+        headers: { "content-type": "image/png" },
+        payload: await drawImage(seed),
+      });
+    try {
+      for (let i = 0; i < 10; i++)
+        await queue.add(
+          "bulk-shard",
+          {
+            kind: "bulk-shard",
+            batchId: "bheld",
+            dataset: "d",
+            shardId: `s${i}`,
+            shardKey: `datasets/d/shards/s${i}.json`,
+          },
+          { priority: 10 },
+        );
+      await waitFor(async () => (await queue.getActiveCount()) === 10);
+      await new Promise((r) => setTimeout(r, 300)); // let the cached depth expire
+      expect((await post(200)).statusCode).toBe(202); // ten bulk shards active: not counted
+
+      for (let i = 0; i < 9; i++)
+        await queue.add(
+          "image",
+          { kind: "image", requestId: `held-${i}`, imageKey: `images/${String(i).padStart(64, "0")}.png` },
+          { priority: 1, jobId: `img.${String(i).padStart(40, "0")}` },
+        );
+      // 9 held here + the one accepted above = 10 online jobs active, none waiting.
+      await waitFor(async () => (await queue.getActiveCount()) === 20);
+      expect(await queue.getWaitingCount()).toBe(0);
+      await new Promise((r) => setTimeout(r, 300));
+      const res = await post(201);
+      expect(res.statusCode).toBe(429);
+      expect(res.json().error).toBe("queue_full");
+    } finally {
+      release();
+      await worker.close();
+      workerConn.disconnect();
+      await queue.close();
+    }
   });
 
   it("answers 503 with Retry-After, not a hang, when Redis is unreachable", async () => {

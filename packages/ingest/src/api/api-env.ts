@@ -13,8 +13,9 @@ import { CommonEnv, envBoolean, envInt } from "@capflow/common";
  * CAPFLOW_API_MAX_BODY_BYTES=20971520
  * # How long POST /v1/captions waits for the caption before answering 202 with a job id to poll.
  * CAPFLOW_API_WAIT_MS=10000
- * # Captions jobs waiting (waiting + prioritized) beyond which new requests get 429 + Retry-After.
- * CAPFLOW_API_MAX_QUEUE_DEPTH=1000
+ * # Online captions ahead (waiting + held active by workers) beyond which new requests get 429 +
+ * # Retry-After. Size it as capacity × the wait you accept (docs/operations.md).
+ * CAPFLOW_API_MAX_QUEUE_DEPTH=256
  * # Fetching {"url": ...} images: byte cap and overall deadline (redirects included, at most 3).
  * CAPFLOW_URL_FETCH_MAX_BYTES=20971520
  * CAPFLOW_URL_FETCH_TIMEOUT_MS=10000
@@ -28,7 +29,7 @@ export const ApiEnv = CommonEnv.extend({
   CAPFLOW_API_KEY: z.string().min(16, "use at least 16 characters").optional(),
   CAPFLOW_API_MAX_BODY_BYTES: envInt(1024).default(20 * 1024 * 1024),
   CAPFLOW_API_WAIT_MS: envInt(0, 600_000).default(10_000),
-  CAPFLOW_API_MAX_QUEUE_DEPTH: envInt(1).default(1000),
+  CAPFLOW_API_MAX_QUEUE_DEPTH: envInt(1).default(256),
   CAPFLOW_URL_FETCH_MAX_BYTES: envInt(1024).default(20 * 1024 * 1024),
   CAPFLOW_URL_FETCH_TIMEOUT_MS: envInt(100, 600_000).default(10_000),
   CAPFLOW_URL_ALLOW_PRIVATE: envBoolean.default(false),

@@ -1,13 +1,20 @@
 import { CAPTION_PRIORITY, type TypedQueue } from "@capflow/common";
+import { isImageJobId } from "./captions.ts";
 
 /**
- * Admission control for online captions (RELIABILITY.md item 15): past `maxDepth` captions jobs
- * waiting, new requests are refused with 429 and Retry-After instead of growing the queue (and Redis
- * memory) without bound. The depth counted is the online backlog (priority `online`, plus any job
- * without a priority), not bulk shards: one bulk job over a large dataset enqueues hundreds of shard
- * jobs at a lower priority, and those must not lock single requests out for its whole run. The count is cached for `ttlMs` and shared by concurrent callers, so a flood
- * costs Redis one count per 250 ms, not one per request; the price is an overshoot of at most
- * (request rate × ttl) jobs.
+ * Admission control for online captions (RELIABILITY.md item 15): past `maxDepth` online captions
+ * ahead, new requests are refused with 429 and Retry-After instead of growing the queue (and Redis
+ * memory, and every accepted request's wait) without bound.
+ *
+ * The depth is the online backlog: jobs waiting at priority `online` (plus any without a priority)
+ * AND the image jobs workers hold active. Counting only waiting jobs let a caption worker (concurrency
+ * 64) take 64 jobs off the queue that then sat behind its encoder, so accepted requests waited far
+ * longer than the depth promised. Bulk shards are not counted: one bulk job over a large dataset
+ * enqueues hundreds of shard jobs at a lower priority, and those must not lock single requests out for
+ * its whole run. Size the depth as capacity × the wait you accept (docs/operations.md).
+ *
+ * The count is cached for `ttlMs` and shared by concurrent callers, so a flood costs Redis one count
+ * per 250 ms, not one per request; the price is an overshoot of at most (request rate × ttl) jobs.
  */
 export class QueueDepthGate {
   private cached?: { at: number; depth: Promise<number> };
@@ -21,9 +28,7 @@ export class QueueDepthGate {
   async depth(): Promise<number> {
     const now = Date.now();
     if (!this.cached || now - this.cached.at >= this.ttlMs) {
-      const depth = this.queue
-        .getCountsPerPriority([0, CAPTION_PRIORITY.online])
-        .then((c) => (c["0"] ?? 0) + (c[String(CAPTION_PRIORITY.online)] ?? 0));
+      const depth = this.count();
       const entry = { at: now, depth };
       // A failed count is not cached: the next request asks Redis again.
       depth.catch(() => {
@@ -32,6 +37,15 @@ export class QueueDepthGate {
       this.cached = entry;
     }
     return this.cached.depth;
+  }
+
+  private async count(): Promise<number> {
+    const [waiting, active] = await Promise.all([
+      this.queue.getCountsPerPriority([0, CAPTION_PRIORITY.online]),
+      this.queue.getRanges(["active"], 0, -1),
+    ]);
+    const waitingOnline = (waiting["0"] ?? 0) + (waiting[String(CAPTION_PRIORITY.online)] ?? 0);
+    return waitingOnline + active.filter(isImageJobId).length;
   }
 
   /** undefined when admitted, else the seconds to wait before retrying. */

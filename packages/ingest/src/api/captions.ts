@@ -27,6 +27,9 @@ export type CaptionAnswer =
 
 const IMAGE_JOB_ID = /^img\.[0-9a-f]{40}$/;
 
+/** Whether a captions job id is a single-image (online) request, not a bulk shard. */
+export const isImageJobId = (id: string): boolean => IMAGE_JOB_ID.test(id);
+
 export function imageJobId(sha: string, d: DecodeChoice): string {
   // Greedy decoding ignores the beam width: leave it out so both spellings share the job.
   const decode = d.method === "beam" ? `beam/${d.beamWidth}` : "greedy";

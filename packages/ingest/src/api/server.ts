@@ -88,6 +88,10 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
   const ctx = { connection: deps.redis, prefix: deps.prefix };
   const queue = createQueue("captions", ctx);
+  // Job.waitUntilFinished adds a 'closing' listener on the queue per waiting request; their number is
+  // bounded by the admission gate and each is removed when its wait ends, so the default cap of 10
+  // only produced MaxListenersExceededWarning under ordinary load.
+  queue.setMaxListeners(0);
   const events = createQueueEvents("captions", ctx);
   events.on("error", (err) => log.warn({ err: err.message }, "captions queue events error"));
   const gate = new QueueDepthGate(queue, config.maxQueueDepth);
