@@ -19,6 +19,17 @@
 import { z } from "zod";
 import type * as tfjs from "@tensorflow/tfjs";
 import { END_ID, PAD_ID, START_ID } from "../text/vocabulary.ts";
+import {
+  beamSearch,
+  bestOfRows,
+  greedySearch,
+  runSync,
+  type BeamOptions,
+  type BeamResult,
+  type DecodeResult,
+  type SearchConfig,
+  type StepRequest,
+} from "./decode-search.ts";
 
 type Tf = typeof tfjs;
 type Tensor = tfjs.Tensor;
@@ -84,19 +95,7 @@ export interface PrefixBatch {
 
 export type TrainBatch = TeacherBatch | PrefixBatch;
 
-export interface DecodeResult {
-  /** Word ids without `<start>` and `<end>`. */
-  tokens: number[][];
-  /** Sum of log-probabilities of the emitted tokens (`<end>` included when emitted). */
-  logProbs: number[];
-}
-
-export interface BeamResult {
-  tokens: number[];
-  logProb: number;
-  /** logProb / length^lengthPenalty, what the beams were ranked by. */
-  score: number;
-}
+export type { BeamResult, DecodeResult } from "./decode-search.ts";
 
 export interface CaptionModel {
   readonly config: CaptionModelConfig;
@@ -107,10 +106,7 @@ export interface CaptionModel {
   /** Next-word log-probabilities [n × vocab] for images + token prefixes (no padding), as at inference. */
   nextWordLogProbs(features: Float32Array, prefixes: number[][]): Float32Array;
   greedyDecode(features: Float32Array, n: number, opts?: { maxLength?: number }): DecodeResult;
-  beamSearch(
-    feature: Float32Array,
-    opts: { width: number; maxLength?: number; lengthPenalty?: number },
-  ): BeamResult[];
+  beamSearch(feature: Float32Array, opts: BeamOptions): BeamResult[];
   getWeights(): NamedWeight[];
   setWeights(weights: NamedWeight[]): void;
   getOptimizerState(): Promise<OptimizerState>;
@@ -378,147 +374,73 @@ class MergeCaptionModel implements CaptionModel {
     });
   }
 
-  /** Step decoder state for n rows: image projection and (h, c). */
-  private initState(features: Float32Array, n: number): { image: Tensor2D; h: Tensor2D; c: Tensor2D } {
+  /**
+   * A step decoder over tfjs tensors for `n` rows: the image projection and (h, c), rebuilt by a request's
+   * parents before each step. `step` returns next-word log-probs [rows, V]; `dispose` frees the state.
+   */
+  private stepper(
+    features: Float32Array,
+    n: number,
+  ): { step(req: StepRequest): Float32Array; dispose(): void } {
     const tf = this.tf;
-    return tf.tidy(() => {
-      const image = this.imageBranch(tf.tensor2d(features, [n, this.config.featureDim]), false);
-      return {
-        image,
-        h: tf.zeros([n, this.config.units]) as Tensor2D,
-        c: tf.zeros([n, this.config.units]) as Tensor2D,
-      };
-    });
+    const U = this.config.units;
+    let state = tf.tidy(() => ({
+      image: this.imageBranch(tf.tensor2d(features, [n, this.config.featureDim]), false),
+      h: tf.zeros([n, U]) as Tensor2D,
+      c: tf.zeros([n, U]) as Tensor2D,
+    }));
+    const dispose = () => tf.dispose([state.image, state.h, state.c]);
+    return {
+      step: (req) => {
+        const next = tf.tidy(() => {
+          let { image, h, c } = state;
+          if (req.parents) {
+            const idx = tf.tensor1d(req.parents as number[], "int32");
+            [image, h, c] = [tf.gather(image, idx), tf.gather(h, idx), tf.gather(c, idx)];
+          }
+          const x = tf.gather(this.embeddings(), tf.tensor1d(req.tokens, "int32"));
+          const xw = tf.fused.matMul({
+            a: x as Tensor2D,
+            b: this.v("lstm/kernel") as Tensor as Tensor2D,
+            bias: this.v("lstm/bias"),
+          }) as Tensor2D;
+          const [h2, c2] = this.lstmStep(xw, h, c);
+          const logp = tf.logSoftmax(this.head(h2, image)).dataSync() as Float32Array;
+          return { image: tf.keep(image), h: tf.keep(h2), c: tf.keep(c2), logp };
+        });
+        if (next.image !== state.image) state.image.dispose();
+        tf.dispose([state.h, state.c]);
+        state = next;
+        return next.logp;
+      },
+      dispose,
+    };
   }
 
-  /** Feed one token per row; returns the new state and next-word log-probs [n, V]. */
-  private step(
-    image: Tensor2D,
-    h: Tensor2D,
-    c: Tensor2D,
-    tokens: Int32Array,
-  ): { h: Tensor2D; c: Tensor2D; logp: Float32Array } {
-    const tf = this.tf;
-    return tf.tidy(() => {
-      const x = tf.gather(this.embeddings(), tf.tensor1d(tokens, "int32"));
-      const xw = tf.fused.matMul({
-        a: x as Tensor2D,
-        b: this.v("lstm/kernel") as Tensor as Tensor2D,
-        bias: this.v("lstm/bias"),
-      }) as Tensor2D;
-      const [h2, c2] = this.lstmStep(xw, h, c);
-      const logp = tf.logSoftmax(this.head(h2, image)).dataSync() as Float32Array;
-      return { h: tf.keep(h2), c: tf.keep(c2), logp };
-    });
+  private searchConfig(maxLength: number | undefined): SearchConfig {
+    const { vocabSize, startId, endId } = this.config;
+    return { vocabSize, startId, endId, maxLength: maxLength ?? this.config.maxLength };
   }
 
   greedyDecode(features: Float32Array, n: number, opts: { maxLength?: number } = {}): DecodeResult {
-    const { vocabSize: V, startId, endId } = this.config;
-    const maxLength = opts.maxLength ?? this.config.maxLength;
-    const state = this.initState(features, n);
-    let { h, c } = state;
-    const out: number[][] = Array.from({ length: n }, () => []);
-    const logProbs = new Array<number>(n).fill(0);
-    const done = new Array<boolean>(n).fill(false);
-    let tokens = new Int32Array(n).fill(startId);
-    // maxLength counts <start> and <end>: at most maxLength - 1 tokens are emitted.
-    for (let t = 0; t < maxLength - 1 && done.includes(false); t++) {
-      const next = this.step(state.image, h, c, tokens);
-      h.dispose();
-      c.dispose();
-      ({ h, c } = next);
-      tokens = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        if (done[i]) continue;
-        const row = next.logp.subarray(i * V, (i + 1) * V);
-        let best = 0;
-        for (let k = 1; k < V; k++) if (row[k]! > row[best]!) best = k;
-        logProbs[i]! += row[best]!;
-        if (best === endId) done[i] = true;
-        else out[i]!.push(best);
-        tokens[i] = best;
-      }
+    const stepper = this.stepper(features, n);
+    try {
+      const V = this.config.vocabSize;
+      return runSync(greedySearch(n, this.searchConfig(opts.maxLength)), (req) =>
+        bestOfRows(stepper.step(req), V),
+      );
+    } finally {
+      stepper.dispose();
     }
-    this.tf.dispose([state.image, h, c]);
-    return { tokens: out, logProbs };
   }
 
-  beamSearch(
-    feature: Float32Array,
-    opts: { width: number; maxLength?: number; lengthPenalty?: number },
-  ): BeamResult[] {
-    const tf = this.tf;
-    const { vocabSize: V, startId, endId } = this.config;
-    const width = Math.max(1, Math.floor(opts.width));
-    const maxLength = opts.maxLength ?? this.config.maxLength;
-    const alpha = opts.lengthPenalty ?? 0;
-    const score = (logProb: number, len: number) => logProb / Math.pow(Math.max(1, len), alpha);
-    const init = this.initState(feature, 1);
-    let beams: { tokens: number[]; logProb: number; parent: number }[] = [
-      { tokens: [], logProb: 0, parent: 0 },
-    ];
-    let h = init.h;
-    let c = init.c;
-    let image = init.image;
-    const finished: BeamResult[] = [];
-    for (let t = 0; t < maxLength - 1 && beams.length > 0; t++) {
-      const last = Int32Array.from(beams, (b) => b.tokens.at(-1) ?? startId);
-      const next = this.step(image, h, c, last);
-      tf.dispose([h, c]);
-      // Candidates: the best `width` extensions of every beam, then the best `width` live ones overall.
-      const cands: { parent: number; token: number; logProb: number }[] = [];
-      beams.forEach((b, i) => {
-        const row = next.logp.subarray(i * V, (i + 1) * V);
-        for (const k of topK(row, width)) cands.push({ parent: i, token: k, logProb: b.logProb + row[k]! });
-      });
-      cands.sort((a, b) => b.logProb - a.logProb);
-      const keep: typeof beams = [];
-      for (const cand of cands) {
-        const tokens = [...beams[cand.parent]!.tokens, cand.token];
-        if (cand.token === endId) {
-          finished.push({
-            tokens: tokens.slice(0, -1),
-            logProb: cand.logProb,
-            score: score(cand.logProb, tokens.length),
-          });
-        } else if (keep.length < width) {
-          keep.push({ tokens, logProb: cand.logProb, parent: cand.parent });
-        }
-      }
-      if (t === maxLength - 2) {
-        // Out of room: the live beams end here without <end>.
-        for (const b of keep)
-          finished.push({ tokens: b.tokens, logProb: b.logProb, score: score(b.logProb, b.tokens.length) });
-        keep.length = 0;
-      }
-      if (alpha === 0 && finished.length >= width) {
-        // Without a length bonus a beam's score only falls: drop those that cannot enter the top `width`.
-        const cutoff = finished.map((f) => f.score).sort((a, b) => b - a)[width - 1]!;
-        beams = keep.filter((b) => b.logProb > cutoff);
-      } else {
-        beams = keep;
-      }
-      if (beams.length === 0) {
-        tf.dispose([next.h, next.c]);
-        break;
-      }
-      const idx = tf.tensor1d(
-        beams.map((b) => b.parent),
-        "int32",
-      );
-      const [h2, c2, img2] = tf.tidy(() => [
-        tf.gather(next.h, idx),
-        tf.gather(next.c, idx),
-        tf.gather(image, idx),
-      ]) as [Tensor2D, Tensor2D, Tensor2D];
-      tf.dispose([next.h, next.c, image, idx]);
-      h = h2;
-      c = c2;
-      image = img2;
+  beamSearch(feature: Float32Array, opts: BeamOptions): BeamResult[] {
+    const stepper = this.stepper(feature, 1);
+    try {
+      return runSync(beamSearch(this.searchConfig(opts.maxLength), opts), (req) => stepper.step(req));
+    } finally {
+      stepper.dispose();
     }
-    tf.dispose([h, c, image]);
-    finished.sort((a, b) => b.score - a.score);
-    return finished.slice(0, width);
   }
 
   getWeights(): NamedWeight[] {
@@ -612,21 +534,6 @@ class MergeCaptionModel implements CaptionModel {
     this.frozenEmbeddings?.dispose();
     this.optimizer.dispose();
   }
-}
-
-/** Indices of the k largest values (k small). */
-function topK(row: Float32Array, k: number): number[] {
-  const best: number[] = [];
-  for (let i = 0; i < row.length; i++) {
-    if (best.length < k) {
-      best.push(i);
-      best.sort((a, b) => row[b]! - row[a]!);
-    } else if (row[i]! > row[best[k - 1]!]!) {
-      best[k - 1] = i;
-      best.sort((a, b) => row[b]! - row[a]!);
-    }
-  }
-  return best;
 }
 
 /** Width up to the last non-pad column of any row (at least 2: one input and one target). */
