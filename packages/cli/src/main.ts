@@ -1,6 +1,11 @@
 #!/usr/bin/env node
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { registerCommands } from "./commands/index.ts";
+
+const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 const program = new Command()
   .name("capflow")
@@ -10,6 +15,7 @@ const program = new Command()
       "and serve captions. Roles talk through BullMQ queues on Redis and an object store.\n" +
       "With no CAPFLOW_REDIS_URL, capflow starts (or reuses) a private redis-server under .capflow/.",
   )
+  .version(`capflow ${version} (node ${process.version})`, "-V, --version", "print the version and exit")
   .configureHelp({ helpWidth: 110 })
   .showHelpAfterError("(run with --help for usage)")
   .addHelpText(
