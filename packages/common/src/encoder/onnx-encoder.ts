@@ -44,7 +44,8 @@ export function convertNsfwjsInception(): { bytes: Uint8Array; id: string; nodeC
   return { bytes: r.bytes, id: a.encoderId, nodeCount: r.nodeCount };
 }
 
-async function createSession(
+/** An ORT session with capflow's options; requested providers that fail to load fall back to cpu. */
+export async function createSession(
   model: string | Uint8Array,
   threads: number,
   providers: string[],

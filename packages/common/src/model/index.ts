@@ -14,3 +14,8 @@ export { teacherBatch, prefixBatch, prefixSamples, captionLength, numCaptions } 
 export type { CaptionSet, PrefixSample } from "./batches.ts";
 export { encodeWeights, decodeWeights } from "./weights-io.ts";
 export type { WeightSpec } from "./weights-io.ts";
+export type { BeamOptions } from "./decode-search.ts";
+export { DECODER_RUNTIMES, tfjsDecoder } from "./caption-decoder.ts";
+export type { CaptionDecoder, DecoderRuntime } from "./caption-decoder.ts";
+export { DECODER_AGREEMENT_TOLERANCE, loadOnnxDecoder } from "./onnx-decoder.ts";
+export type { OnnxDecoderOptions } from "./onnx-decoder.ts";

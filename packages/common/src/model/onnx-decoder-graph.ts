@@ -1,0 +1,173 @@
+/**
+ * The caption model's inference graphs written as ONNX (protobufjs, the encoder's schema subset):
+ *
+ *   image:  features [N, F] → Gemm(image/kernel, image/bias) → Relu → image [N, U]
+ *   step:   tokens int64 [N] → Gather(embeddings) → Gemm(lstm/kernel, lstm/bias) ─┐
+ *           h [N, U] → MatMul(lstm/recurrent_kernel) ─────────────────────────────┴─ Add → Split 4 (i, f, c, o)
+ *           c2 = σ(f)·c + σ(i)·tanh(g), h2 = σ(o)·tanh(c2)
+ *           h2 + image [N, U] → Gemm(decoder) → Relu → Gemm(output) → LogSoftmax → logprobs [N, V]
+ *           → ArgMax (first max, as the tfjs search) → best int64 [N]; ReduceMax → best_logprob [N]
+ *
+ * Keras LSTM semantics, exactly those of caption-model.ts: gate order i, f, c, o and sigmoid gates.
+ */
+import { onnxSchema } from "../encoder/onnx-export.ts";
+import type { CaptionModelConfig, NamedWeight } from "./caption-model.ts";
+
+export const STEP_INPUTS = { tokens: "tokens", h: "h", c: "c", image: "image" } as const;
+export const STEP_OUTPUTS = {
+  h: "h2",
+  c: "c2",
+  best: "best",
+  bestLogProb: "best_logprob",
+  logProbs: "logprobs",
+} as const;
+export const IMAGE_INPUT = "features";
+export const IMAGE_OUTPUT = "image";
+
+const FLOAT = 1;
+const INT64 = 7;
+const ATTR_INT = 2;
+const ATTR_INTS = 7;
+const OPSET = 13;
+
+interface Node {
+  op_type: string;
+  name: string;
+  input: string[];
+  output: string[];
+  attribute: Array<{ name: string; type: number; i?: number; ints?: number[] }>;
+}
+
+/** Graph assembly: initializers from the model's weights, nodes in order, typed inputs and outputs. */
+class GraphBuilder {
+  readonly nodes: Node[] = [];
+  private readonly inits: Array<{ name: string; dims: number[]; data_type: number; raw_data: Uint8Array }> =
+    [];
+  private readonly byName: Map<string, NamedWeight>;
+
+  constructor(weights: NamedWeight[]) {
+    this.byName = new Map(weights.map((w) => [w.name, w]));
+  }
+
+  /** The weight `name` as an initializer, checked against the shape the config implies. */
+  weight(name: string, shape: number[]): string {
+    const w = this.byName.get(name);
+    if (!w) throw new Error(`caption decoder: missing weight ${name}`);
+    if (w.shape.join("x") !== shape.join("x") || w.data.length !== shape.reduce((a, b) => a * b, 1))
+      throw new Error(`caption decoder: ${name} has shape [${w.shape}], the config implies [${shape}]`);
+    const d = w.data;
+    this.inits.push({
+      name,
+      dims: shape,
+      data_type: FLOAT,
+      // ONNX raw_data is little-endian, as is every platform Node runs on in practice.
+      raw_data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength),
+    });
+    return name;
+  }
+
+  node(op: string, input: string[], output: string | string[], attribute: Node["attribute"] = []): string {
+    const outs = typeof output === "string" ? [output] : output;
+    this.nodes.push({ op_type: op, name: `${op}_${this.nodes.length}`, input, output: outs, attribute });
+    return outs[0]!;
+  }
+
+  bytes(
+    name: string,
+    inputs: Array<[string, number, Array<number | string>]>,
+    outputs: Array<[string, number, Array<number | string>]>,
+  ): Uint8Array {
+    const info = ([n, elem, dims]: [string, number, Array<number | string>]) => ({
+      name: n,
+      type: {
+        tensor_type: {
+          elem_type: elem,
+          shape: { dim: dims.map((d) => (typeof d === "number" ? { dim_value: d } : { dim_param: d })) },
+        },
+      },
+    });
+    const { ModelProto } = onnxSchema();
+    const model = ModelProto.fromObject({
+      ir_version: 8,
+      producer_name: "capflow",
+      opset_import: [{ domain: "", version: OPSET }],
+      graph: {
+        name,
+        node: this.nodes,
+        initializer: this.inits,
+        input: inputs.map(info),
+        output: outputs.map(info),
+      },
+    });
+    return ModelProto.encode(model).finish();
+  }
+}
+
+const int = (name: string, i: number) => ({ name, type: ATTR_INT, i });
+const ints = (name: string, v: number[]) => ({ name, type: ATTR_INTS, ints: v });
+
+/** features [N, F] → relu(features · image/kernel + image/bias) [N, U]. */
+export function imageGraph(config: CaptionModelConfig, weights: NamedWeight[]): Uint8Array {
+  const { featureDim: F, units: U } = config;
+  const g = new GraphBuilder(weights);
+  const proj = g.node(
+    "Gemm",
+    [IMAGE_INPUT, g.weight("image/kernel", [F, U]), g.weight("image/bias", [U])],
+    "image_linear",
+  );
+  g.node("Relu", [proj], IMAGE_OUTPUT);
+  return g.bytes(
+    "capflow_caption_image",
+    [[IMAGE_INPUT, FLOAT, ["N", F]]],
+    [[IMAGE_OUTPUT, FLOAT, ["N", U]]],
+  );
+}
+
+/** One decoder step: (tokens, h, c, image) → (h2, c2, best, best_logprob, logprobs). */
+export function stepGraph(config: CaptionModelConfig, weights: NamedWeight[]): Uint8Array {
+  const { vocabSize: V, embedDim: E, units: U } = config;
+  const I = STEP_INPUTS;
+  const O = STEP_OUTPUTS;
+  const g = new GraphBuilder(weights);
+  const x = g.node("Gather", [g.weight("embedding/embeddings", [V, E]), I.tokens], "x", [int("axis", 0)]);
+  const xw = g.node("Gemm", [x, g.weight("lstm/kernel", [E, 4 * U]), g.weight("lstm/bias", [4 * U])], "xw");
+  const hr = g.node("MatMul", [I.h, g.weight("lstm/recurrent_kernel", [U, 4 * U])], "hr");
+  const z = g.node("Add", [xw, hr], "z");
+  g.node("Split", [z], ["zi", "zf", "zg", "zo"], [int("axis", 1)]);
+  const i = g.node("Sigmoid", ["zi"], "gate_i");
+  const f = g.node("Sigmoid", ["zf"], "gate_f");
+  const cand = g.node("Tanh", ["zg"], "gate_c");
+  const o = g.node("Sigmoid", ["zo"], "gate_o");
+  const c2 = g.node("Add", [g.node("Mul", [f, I.c], "fc"), g.node("Mul", [i, cand], "ic")], O.c);
+  g.node("Mul", [o, g.node("Tanh", [c2], "tanh_c2")], O.h);
+  const merged = g.node("Add", [O.h, I.image], "merged");
+  const hidden = g.node(
+    "Relu",
+    [g.node("Gemm", [merged, g.weight("decoder/kernel", [U, U]), g.weight("decoder/bias", [U])], "dec")],
+    "hidden",
+  );
+  const logits = g.node(
+    "Gemm",
+    [hidden, g.weight("output/kernel", [U, V]), g.weight("output/bias", [V])],
+    "logits",
+  );
+  g.node("LogSoftmax", [logits], O.logProbs, [int("axis", 1)]);
+  g.node("ArgMax", [O.logProbs], O.best, [int("axis", 1), int("keepdims", 0), int("select_last_index", 0)]);
+  g.node("ReduceMax", [O.logProbs], O.bestLogProb, [ints("axes", [1]), int("keepdims", 0)]);
+  return g.bytes(
+    "capflow_caption_step",
+    [
+      [I.tokens, INT64, ["N"]],
+      [I.h, FLOAT, ["N", U]],
+      [I.c, FLOAT, ["N", U]],
+      [I.image, FLOAT, ["N", U]],
+    ],
+    [
+      [O.h, FLOAT, ["N", U]],
+      [O.c, FLOAT, ["N", U]],
+      [O.best, INT64, ["N"]],
+      [O.bestLogProb, FLOAT, ["N"]],
+      [O.logProbs, FLOAT, ["N", V]],
+    ],
+  );
+}
