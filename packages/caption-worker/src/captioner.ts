@@ -2,13 +2,12 @@ import {
   metrics,
   PIXELS_PER_IMAGE,
   type Encoder,
-  type LoadedCaptionModel,
   type Logger,
   type ObjectStore,
   type Tf,
 } from "@capflow/common";
 import { MicroBatcher } from "./micro-batcher.ts";
-import { ModelHolder } from "./model-holder.ts";
+import { ModelHolder, type DecoderSettings, type ServingModel } from "./model-holder.ts";
 
 const batchSize = metrics.histogram(
   "capflow_caption_batch_size",
@@ -32,6 +31,8 @@ export interface CaptionerOptions {
   maxBatch: number;
   maxWaitMs: number;
   maxModelBytes?: number;
+  /** Where captions are decoded; default ONNX Runtime on cpu with one thread per core. */
+  decoder?: DecoderSettings;
 }
 
 /**
@@ -42,7 +43,7 @@ export interface CaptionerOptions {
 export class Captioner {
   private readonly holders = new Map<string, ModelHolder>();
   private readonly decoders = new WeakMap<
-    LoadedCaptionModel,
+    ServingModel,
     MicroBatcher<Float32Array, { tokens: number[]; logProb: number }>
   >();
   readonly encodeBatcher: MicroBatcher<Float32Array, Float32Array>;
@@ -77,7 +78,7 @@ export class Captioner {
 
   /** Captions of `n` feature rows with one leased model: greedy goes through the micro-batcher. */
   async decode(
-    loaded: LoadedCaptionModel,
+    loaded: ServingModel,
     features: Float32Array,
     n: number,
     req: DecodeRequest,
@@ -86,11 +87,12 @@ export class Captioner {
     if (req.method === "beam") {
       const out: Array<{ caption: string; logProb: number }> = [];
       for (let i = 0; i < n; i++) {
-        const best = loaded.model.beamSearch(features.subarray(i * dim, (i + 1) * dim), {
+        const [best] = await loaded.decoder.beamSearch(features.subarray(i * dim, (i + 1) * dim), {
           width: req.beamWidth,
           maxLength: req.maxLength,
-        })[0];
+        });
         out.push({ caption: loaded.vocab.decode(best?.tokens ?? []), logProb: best?.logProb ?? -Infinity });
+        // The tfjs decoder runs synchronously: let other work (lock renewal) in between captions.
         await new Promise((r) => setImmediate(r));
       }
       return out;
@@ -102,7 +104,7 @@ export class Captioner {
     return rows.map((r) => ({ caption: loaded.vocab.decode(r.tokens), logProb: r.logProb }));
   }
 
-  private decoderFor(loaded: LoadedCaptionModel) {
+  private decoderFor(loaded: ServingModel) {
     let b = this.decoders.get(loaded);
     if (!b) {
       const dim = this.opts.encoder.dim;
@@ -110,10 +112,10 @@ export class Captioner {
         maxBatch: this.opts.maxBatch,
         maxWaitMs: this.opts.maxWaitMs,
         onBatch: (n) => batchSize.observe({ stage: "decode" }, n),
-        run: (rows) => {
+        run: async (rows) => {
           const batch = new Float32Array(rows.length * dim);
           rows.forEach((r, i) => batch.set(r, i * dim));
-          const { tokens, logProbs } = loaded.model.greedyDecode(batch, rows.length);
+          const { tokens, logProbs } = await loaded.decoder.greedyDecode(batch, rows.length);
           return tokens.map((t, i) => ({ tokens: t, logProb: logProbs[i]! }));
         },
       });

@@ -1,6 +1,6 @@
 import os from "node:os";
 import { z } from "zod";
-import { CommonEnv, envInt } from "@capflow/common";
+import { CommonEnv, DECODER_RUNTIMES, envInt, EXECUTION_PROVIDERS } from "@capflow/common";
 // ./encoder/encoder-env.ts (outside this change's files).
 import { EncoderEnvShape } from "@capflow/common";
 
@@ -25,6 +25,21 @@ export const CaptionEnv = CommonEnv.extend({
   CAPFLOW_FEATURE_RUNTIME: z.enum(["onnx", "tfjs"]).default("onnx"),
   CAPFLOW_FEATURE_THREADS: envInt(1, 256).default(Math.max(1, os.availableParallelism())),
   CAPFLOW_ENCODER_CACHE: z.string().optional(),
+  /** Where captions are decoded: ONNX Runtime (default; docs/benchmarks.md) or the tfjs model itself. */
+  CAPFLOW_DECODER_RUNTIME: z.enum(DECODER_RUNTIMES).default("onnx"),
+  /** ONNX Runtime intra-op threads of the decoder. */
+  CAPFLOW_DECODER_THREADS: envInt(1, 256).default(Math.max(1, os.availableParallelism())),
+  /** ONNX Runtime execution providers of the decoder, in order of preference (cpu is the fallback). */
+  CAPFLOW_DECODER_EXECUTION_PROVIDERS: z
+    .string()
+    .default("cpu")
+    .transform((s) =>
+      s
+        .split(",")
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(EXECUTION_PROVIDERS)).min(1)),
   CAPFLOW_MAX_IMAGE_PIXELS: envInt(1).default(50_000_000),
   CAPFLOW_LIVENESS_STALE_SECONDS: envInt(10).default(300),
 });

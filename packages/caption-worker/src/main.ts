@@ -27,6 +27,11 @@ export async function main(): Promise<void> {
     maxBatch: env.CAPFLOW_CAPTION_MAX_BATCH,
     maxWaitMs: env.CAPFLOW_CAPTION_MAX_WAIT_MS,
     maxModelBytes: env.CAPFLOW_MODEL_MAX_BYTES,
+    decoder: {
+      runtime: env.CAPFLOW_DECODER_RUNTIME,
+      threads: env.CAPFLOW_DECODER_THREADS,
+      executionProviders: env.CAPFLOW_DECODER_EXECUTION_PROVIDERS,
+    },
   });
   rt.shutdown.add("models", async () => captioner.dispose());
   for (const name of env.CAPFLOW_CAPTION_MODELS) await captioner.holder(name).refresh();

@@ -1,8 +1,12 @@
 import {
+  loadOnnxDecoder,
   loadPublishedModel,
   metrics,
   NotFoundError,
   readModelPointer,
+  tfjsDecoder,
+  type CaptionDecoder,
+  type DecoderRuntime,
   type LoadedCaptionModel,
   type Logger,
   type ModelPointer,
@@ -26,14 +30,29 @@ export class NoModelError extends Error {
   override name = "NoModelError";
 }
 
+/** A loaded model with the decoder built from its weights; both are disposed when it is retired. */
+export interface ServingModel extends LoadedCaptionModel {
+  decoder: CaptionDecoder;
+}
+
+/** How a loaded model's captions are decoded (CAPFLOW_DECODER_*). */
+export interface DecoderSettings {
+  /** Default onnx. */
+  runtime?: DecoderRuntime;
+  /** ORT intra-op threads; default: number of cores. */
+  threads?: number;
+  /** ORT execution providers in order of preference; default ['cpu']. */
+  executionProviders?: string[];
+}
+
 interface Slot {
-  loaded: LoadedCaptionModel;
+  loaded: ServingModel;
   inFlight: number;
   retired: boolean;
 }
 
 export interface Lease {
-  readonly loaded: LoadedCaptionModel;
+  readonly loaded: ServingModel;
   release(): void;
 }
 
@@ -55,6 +74,7 @@ export class ModelHolder {
       log: Logger;
       encoderId: string;
       maxModelBytes?: number;
+      decoder?: DecoderSettings;
     },
     readonly name: string,
   ) {}
@@ -110,9 +130,10 @@ export class ModelHolder {
       return;
     }
     try {
-      const loaded = await loadPublishedModel(this.deps.store, this.deps.tf, pointer, {
+      const published = await loadPublishedModel(this.deps.store, this.deps.tf, pointer, {
         maxBytes: this.deps.maxModelBytes,
       });
+      const loaded: ServingModel = { ...published, decoder: await this.buildDecoder(published) };
       const old = this.slot;
       this.slot = { loaded, inFlight: 0, retired: false };
       this.pointerKey = key;
@@ -123,7 +144,10 @@ export class ModelHolder {
       reloads.inc({ status: "loaded" });
       modelEpoch.set({ model: this.name }, pointer.epoch);
       modelLoadedAt.set({ model: this.name }, Date.now() / 1000);
-      this.deps.log.info({ model: this.name, version: loaded.version }, "model loaded");
+      this.deps.log.info(
+        { model: this.name, version: loaded.version, decoder: loaded.decoder.backend },
+        "model loaded",
+      );
     } catch (err) {
       reloads.inc({ status: "failed" });
       this.pointerKey = key;
@@ -134,8 +158,37 @@ export class ModelHolder {
     }
   }
 
+  /**
+   * The ONNX decoder of a loaded model (unless runtime=tfjs); where it cannot be built or disagrees with
+   * the tfjs model, captions are decoded by the tfjs model itself, with a warning naming the reason.
+   */
+  private async buildDecoder(loaded: LoadedCaptionModel): Promise<CaptionDecoder> {
+    const settings = this.deps.decoder ?? {};
+    if (settings.runtime === "tfjs") return tfjsDecoder(loaded.model);
+    const log = this.deps.log.child({ model: this.name, version: loaded.version });
+    try {
+      return await loadOnnxDecoder(loaded.model, {
+        threads: settings.threads,
+        executionProviders: settings.executionProviders,
+        logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
+      });
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, "ONNX caption decoder unavailable; decoding on tfjs");
+      return tfjsDecoder(loaded.model);
+    }
+  }
+
   private disposeIfIdle(slot: Slot): void {
-    if (slot.retired && slot.inFlight === 0) slot.loaded.model.dispose();
+    if (!slot.retired || slot.inFlight > 0) return;
+    slot.loaded.model.dispose();
+    slot.loaded.decoder
+      .dispose()
+      .catch((err: unknown) =>
+        this.deps.log.warn(
+          { model: this.name, version: slot.loaded.version, err: (err as Error).message },
+          "caption decoder did not release cleanly",
+        ),
+      );
   }
 
   dispose(): void {

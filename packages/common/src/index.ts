@@ -24,6 +24,7 @@ export {
   encoderId as defaultEncoderId,
   PIXELS_PER_IMAGE,
   IMAGE_SIZE,
+  EXECUTION_PROVIDERS,
 } from "./encoder/index.ts";
 export type { Encoder, EncoderConfig, EncoderRuntime } from "./encoder/index.ts";
 export * from "./preprocess/decode-image.ts";
