@@ -44,12 +44,16 @@ export function convertNsfwjsInception(): { bytes: Uint8Array; id: string; nodeC
   return { bytes: r.bytes, id: a.encoderId, nodeCount: r.nodeCount };
 }
 
-/** An ORT session with capflow's options; requested providers that fail to load fall back to cpu. */
+/**
+ * An ORT session with capflow's options; requested providers that fail to load fall back to cpu.
+ * `spinning: false` stops idle intra-op threads from spin-waiting for the next run.
+ */
 export async function createSession(
   model: string | Uint8Array,
   threads: number,
   providers: string[],
   log: EncoderLogger,
+  { spinning = true }: { spinning?: boolean } = {},
 ): Promise<{ session: ort.InferenceSession; providers: string[] }> {
   const opts = (eps: string[]): ort.InferenceSession.SessionOptions => ({
     intraOpNumThreads: threads,
@@ -57,6 +61,7 @@ export async function createSession(
     executionMode: "sequential",
     graphOptimizationLevel: "all",
     executionProviders: eps,
+    ...(spinning ? {} : { extra: { session: { intra_op: { allow_spinning: "0" } } } }),
   });
   const create = (eps: string[]): Promise<ort.InferenceSession> =>
     typeof model === "string"

@@ -70,10 +70,14 @@ export async function loadOnnxDecoder(
   const requested = opts.executionProviders ?? ["cpu"];
   const { config } = model;
   const weights = model.getWeights();
-  const image = await createSession(imageGraph(config, weights), threads, requested, log);
+  // A step takes a fraction of a millisecond and JS runs between steps: threads left spinning there
+  // take the cores from everything else. With 2 threads under load, a batch-64 step took 1.1–1.4 ms
+  // without spinning and 2.7–4.3 ms with it (docs/benchmarks.md).
+  const session = (bytes: Uint8Array) => createSession(bytes, threads, requested, log, { spinning: false });
+  const image = await session(imageGraph(config, weights));
   let decoder: OnnxCaptionDecoder;
   try {
-    const step = await createSession(stepGraph(config, weights), threads, requested, log);
+    const step = await session(stepGraph(config, weights));
     decoder = new OnnxCaptionDecoder(config, image.session, step.session, step.providers);
   } catch (err) {
     await image.session.release();
