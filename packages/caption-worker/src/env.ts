@@ -4,6 +4,18 @@ import { CommonEnv, DECODER_RUNTIMES, envInt, EXECUTION_PROVIDERS } from "@capfl
 // ./encoder/encoder-env.ts (outside this change's files).
 import { EncoderEnvShape } from "@capflow/common";
 
+/** A comma-separated list, blanks dropped. */
+const commaList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s) =>
+      s
+        .split(",")
+        .map((m) => m.trim())
+        .filter(Boolean),
+    );
+
 export const CaptionEnv = CommonEnv.extend({
   ...EncoderEnvShape,
   /** Jobs in flight per process: enough that close arrivals can share a decode batch. */
@@ -13,15 +25,7 @@ export const CaptionEnv = CommonEnv.extend({
   /** How often the published model pointer is checked for a new model. */
   CAPFLOW_MODEL_POLL_SECONDS: envInt(1).default(5),
   CAPFLOW_MODEL_MAX_BYTES: envInt(1).default(512 * 1024 * 1024),
-  CAPFLOW_CAPTION_MODELS: z
-    .string()
-    .default("default")
-    .transform((s) =>
-      s
-        .split(",")
-        .map((m) => m.trim())
-        .filter(Boolean),
-    ),
+  CAPFLOW_CAPTION_MODELS: commaList("default"),
   CAPFLOW_FEATURE_RUNTIME: z.enum(["onnx", "tfjs"]).default("onnx"),
   CAPFLOW_FEATURE_THREADS: envInt(1, 256).default(Math.max(1, os.availableParallelism())),
   CAPFLOW_ENCODER_CACHE: z.string().optional(),
@@ -30,16 +34,7 @@ export const CaptionEnv = CommonEnv.extend({
   /** ONNX Runtime intra-op threads of the decoder. */
   CAPFLOW_DECODER_THREADS: envInt(1, 256).default(Math.max(1, os.availableParallelism())),
   /** ONNX Runtime execution providers of the decoder, in order of preference (cpu is the fallback). */
-  CAPFLOW_DECODER_EXECUTION_PROVIDERS: z
-    .string()
-    .default("cpu")
-    .transform((s) =>
-      s
-        .split(",")
-        .map((p) => p.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.enum(EXECUTION_PROVIDERS)).min(1)),
+  CAPFLOW_DECODER_EXECUTION_PROVIDERS: commaList("cpu").pipe(z.array(z.enum(EXECUTION_PROVIDERS)).min(1)),
   CAPFLOW_MAX_IMAGE_PIXELS: envInt(1).default(50_000_000),
   CAPFLOW_LIVENESS_STALE_SECONDS: envInt(10).default(300),
 });

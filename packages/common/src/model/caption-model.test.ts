@@ -1,38 +1,14 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadTf, type Tf } from "../compute/backend.ts";
-import { prefixBatch, prefixSamples, teacherBatch, type CaptionSet } from "./batches.ts";
-import { createCaptionModel, type CaptionModelConfigInput } from "./caption-model.ts";
+import { prefixBatch, prefixSamples, teacherBatch } from "./batches.ts";
+import { createCaptionModel } from "./caption-model.ts";
+import { small, tinySet } from "./test-fixtures.ts";
 import { decodeWeights, encodeWeights } from "./weights-io.ts";
 
 let tf: Tf;
 beforeAll(async () => {
   ({ tf } = await loadTf({ backend: "wasm" }));
 });
-
-const small: CaptionModelConfigInput = {
-  vocabSize: 12,
-  maxLength: 8,
-  featureDim: 16,
-  embedDim: 8,
-  units: 16,
-  seed: 7,
-};
-
-/** Three images, four captions over ids 4..11 (0 pad, 1 start, 2 end). */
-function tinySet(): CaptionSet {
-  const width = 8;
-  const rows = [
-    [1, 4, 5, 6, 2],
-    [1, 7, 8, 2],
-    [1, 9, 10, 11, 4, 2],
-    [1, 4, 8, 2],
-  ];
-  const tokens = new Int32Array(rows.length * width);
-  rows.forEach((r, i) => tokens.set(r, i * width));
-  const features = new Float32Array(3 * 16);
-  for (let i = 0; i < features.length; i++) features[i] = Math.sin(i * 1.7) * 0.8;
-  return { features, featureDim: 16, tokens, width, imageOf: Int32Array.from([0, 1, 2, 0]) };
-}
 
 describe("caption model", () => {
   it("teacher forcing and the prefix method compute the same loss on the same captions", () => {

@@ -8,7 +8,12 @@
  * - one set of weights serves two training methods (teacher forcing over whole captions, and the
  *   tutorial's one-sample-per-prefix method) and a step decoder;
  * - a tfjs-layers step model taking the LSTM's `initialState` as inputs fails at `predict()` in 4.22,
- *   while a raw-op decoder carrying (h, c) decodes 64 captions at once at ~460 captions/s (ENVIRONMENT.md).
+ *   while a raw-op decoder carrying (h, c) works.
+ *
+ * The trainer decodes with this model (greedyDecode, beamSearch: decode-search.ts's searches over
+ * `stepper`). The caption worker decodes on ONNX Runtime (onnx-decoder.ts, same searches): on wasm a
+ * step is compute-bound on one thread even at batch 1, and 64 rows at once gave only 1.22× the
+ * captions/s of one (171 vs 209, docs/benchmarks.md).
  *
  * The LSTM follows Keras: gate order i, f, c, o; sigmoid gates (tfjs-layers defaults to hardSigmoid —
  * we use `sigmoid` explicitly, as Keras does); glorot-uniform kernel, orthogonal recurrent kernel,

@@ -1,11 +1,12 @@
 import * as ort from "onnxruntime-node";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadTf, type Tf } from "../compute/backend.ts";
-import { teacherBatch, type CaptionSet } from "./batches.ts";
+import { teacherBatch } from "./batches.ts";
 import type { CaptionDecoder } from "./caption-decoder.ts";
 import { createCaptionModel, type CaptionModel, type CaptionModelConfigInput } from "./caption-model.ts";
 import type { BeamResult, DecodeResult } from "./decode-search.ts";
 import { loadOnnxDecoder } from "./onnx-decoder.ts";
+import { small, tinySet } from "./test-fixtures.ts";
 
 let tf: Tf;
 beforeAll(async () => {
@@ -15,29 +16,6 @@ beforeAll(async () => {
 const quiet = { info() {}, warn() {} };
 // onnxruntime-common types InferenceSession as a factory; at run time it is the class of every session.
 const sessionPrototype = (ort.InferenceSession as unknown as { prototype: ort.InferenceSession }).prototype;
-const small: CaptionModelConfigInput = {
-  vocabSize: 12,
-  maxLength: 8,
-  featureDim: 16,
-  embedDim: 8,
-  units: 16,
-  seed: 7,
-};
-
-/** Three images, one caption each over ids 4..11 (0 pad, 1 start, 2 end). */
-function tinySet(): CaptionSet {
-  const width = 8;
-  const rows = [
-    [1, 4, 5, 6, 2],
-    [1, 7, 8, 2],
-    [1, 9, 10, 11, 4, 2],
-  ];
-  const tokens = new Int32Array(rows.length * width);
-  rows.forEach((r, i) => tokens.set(r, i * width));
-  const features = new Float32Array(3 * 16);
-  for (let i = 0; i < features.length; i++) features[i] = Math.sin(i * 1.7) * 0.8;
-  return { features, featureDim: 16, tokens, width, imageOf: Int32Array.from([0, 1, 2]) };
-}
 
 /** A model trained on the tiny set until its captions end with <end>. */
 function trainedModel(extra: Partial<CaptionModelConfigInput> = {}): CaptionModel {
