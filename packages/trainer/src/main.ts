@@ -14,6 +14,7 @@ export async function main(): Promise<void> {
     connection: rt.workerConnection(),
     prefix: rt.prefix,
     log: rt.log,
+    lockSeconds: rt.env.CAPFLOW_TRAINER_LOCK_SECONDS,
   });
   await serveWorker(rt, "training", worker);
 }

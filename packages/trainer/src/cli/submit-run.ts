@@ -11,7 +11,7 @@ export function formatProgress(p: RunProgress): string {
 
 /**
  * Submits a run to the training queue (job id from the run id, so resubmitting resumes rather than
- * duplicates) and follows it until a trainer finishes it.
+ * duplicates, also after the run failed) and follows it until a trainer finishes it.
  */
 export async function submitRun(
   rt: Pick<Runtime, "redis" | "prefix" | "shutdown">,
@@ -26,7 +26,16 @@ export async function submitRun(
     await queue.close();
   });
   await events.waitUntilReady();
-  const job = await queue.add("run", spec, { jobId: `train.${spec.runId}` });
+  const jobId = `train.${spec.runId}`;
+  // A failed run keeps its job under this id (removeOnFail keeps 1000), and adding a job whose id exists
+  // is a no-op: resubmitting would only report the old failure, forever. Its checkpoints are intact,
+  // so replace the job and the trainer resumes from the newest one. A trainer killed twice during one
+  // run is such a failure: BullMQ fails a job stalled more than maxStalledCount (1) times.
+  // `job.retry()` is not enough there: the stalled verdict stays on the job (`defa`) and fails it again
+  // before it runs (bullmq 6.7.0, reprocessJob does not clear it).
+  const previous = await queue.getJob(jobId);
+  if (previous && (await previous.isFailed())) await previous.remove();
+  const job = await queue.add("run", spec, { jobId });
   onSubmitted?.(job.id!);
   events.on("progress", ({ jobId, data }) => {
     if (jobId === job.id) onProgress(data as RunProgress);

@@ -9,6 +9,8 @@ export interface TrainerWorkerDeps {
   connection: Redis;
   prefix: string;
   log: Logger;
+  /** The job's lock (default 120 s); see `CAPFLOW_TRAINER_LOCK_SECONDS`. */
+  lockSeconds?: number;
 }
 
 /**
@@ -16,6 +18,7 @@ export interface TrainerWorkerDeps {
  * next trainer, which resumes from the newest complete checkpoint.
  */
 export function createTrainerWorker(deps: TrainerWorkerDeps): Worker {
+  const lockDuration = (deps.lockSeconds ?? 120) * 1000;
   return createWorker(
     "training",
     async (spec, job, signal) => {
@@ -31,7 +34,11 @@ export function createTrainerWorker(deps: TrainerWorkerDeps): Worker {
       concurrency: 1,
       // Training yields to the event loop between batches (one batch is ~1 s on wasm), so the
       // default renewal works; a longer lock only delays the hand-over after a real crash.
-      lockDuration: 120_000,
+      lockDuration,
+      // A killed trainer's job is seen as stalled by two checks, the second after its lock expired:
+      // checking at a quarter of the lock keeps the hand-over near the lock (the default 120 s lock
+      // keeps BullMQ's default 30 s interval).
+      stalledInterval: lockDuration / 4,
     },
   );
 }
