@@ -23,5 +23,10 @@ export const FeatureEnv = CommonEnv.extend({
   CAPFLOW_MAX_IMAGE_PIXELS: envInt(1).default(50_000_000),
   CAPFLOW_ENCODER_CACHE: z.string().optional(),
   CAPFLOW_LIVENESS_STALE_SECONDS: envInt(10).default(600),
+  // How soon a shard whose worker died is redone: its lock must expire, then a stalled check (every
+  // interval) must see it twice. 60 s + 30 s in production (test 2 measured 103 s); tests that crash
+  // workers on purpose shorten both.
+  CAPFLOW_FEATURE_LOCK_SECONDS: envInt(2, 3600).default(60),
+  CAPFLOW_FEATURE_STALLED_INTERVAL_SECONDS: envInt(1, 3600).default(30),
 });
 export type FeatureEnv = z.infer<typeof FeatureEnv>;

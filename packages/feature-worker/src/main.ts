@@ -35,6 +35,8 @@ export async function main(): Promise<void> {
     concurrency: env.CAPFLOW_FEATURE_CONCURRENCY,
     dtype: env.CAPFLOW_FEATURE_DTYPE,
     maxPixels: env.CAPFLOW_MAX_IMAGE_PIXELS,
+    lockDurationMs: env.CAPFLOW_FEATURE_LOCK_SECONDS * 1000,
+    stalledIntervalMs: env.CAPFLOW_FEATURE_STALLED_INTERVAL_SECONDS * 1000,
   });
   await serveWorker(rt, "features", worker);
 }

@@ -10,8 +10,29 @@ export interface ShardList {
   images: Array<{ id: string; key: string }>;
 }
 
-export type FailureReason =
-  "empty" | "format" | "decode" | "too_large" | "timeout" | "invalid" | "missing" | "non_finite";
+/**
+ * Why an image is in quarantine (a shard index's `failures[].reason`, the `reason` label of
+ * `capflow_feature_images_total`). Part of the quarantine format: add, never rename.
+ * - `empty`, `format`, `decode`, `too_large`, `timeout`, `invalid`: the decode path refused it
+ *   (../preprocess/decode-image.ts);
+ * - `missing`: its object is not in the store;
+ * - `non_finite`: the encoder returned NaN/Infinity for it;
+ * - `crashed_worker`: the worker process died twice in a row while this image was the only one in
+ *   flight (a native crash in decode or encode); the rest of its shard was encoded without it
+ *   (feature-worker `crash-isolation.ts`).
+ */
+export const FAILURE_REASONS = [
+  "empty",
+  "format",
+  "decode",
+  "too_large",
+  "timeout",
+  "invalid",
+  "missing",
+  "non_finite",
+  "crashed_worker",
+] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
 export interface ShardFailure {
   id: string;
   reason: FailureReason;

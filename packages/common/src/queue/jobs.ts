@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { JobsOptions } from "bullmq";
+import type { JobsOptions, WorkerOptions } from "bullmq";
 
 /**
  * The job catalog: for every queue, the payload schema and the default options. Producers are typed
@@ -122,6 +122,16 @@ export const JobCatalog = {
       removeOnComplete: { count: 10_000, age: 7 * 24 * 3600 },
       removeOnFail: { count: 50_000 },
     },
+    worker: {
+      // A worker process that dies mid-shard (native crash, OOM, SIGKILL) leaves its job stalled. The
+      // feature worker then isolates the images that were in flight (feature-worker
+      // crash-isolation.ts): one poison image costs 3 deaths (in a batch, then alone twice in a row)
+      // before it is quarantined as `crashed_worker` and the shard completes on the 4th start.
+      // BullMQ fails the job on the stall after `maxStalledCount`, so 3 is the least that lets one
+      // poison image fail alone; a shard with two or more fails after its 4th death (no crash
+      // loop), and `capflow reconcile` re-enqueues it with the isolation resumed from Redis.
+      maxStalledCount: 3,
+    },
   },
   training: {
     schema: TrainingJob,
@@ -141,7 +151,15 @@ export const JobCatalog = {
       removeOnFail: { count: 20_000 },
     },
   },
-} as const satisfies Record<string, { schema: z.ZodType; options: JobsOptions }>;
+} as const satisfies Record<
+  string,
+  {
+    schema: z.ZodType;
+    options: JobsOptions;
+    /** Options every worker of the queue shares (BullMQ applies the stalled-job ones per worker). */
+    worker?: Pick<WorkerOptions, "maxStalledCount">;
+  }
+>;
 
 export type QueueName = keyof typeof JobCatalog;
 export const QUEUE_NAMES = Object.keys(JobCatalog) as QueueName[];

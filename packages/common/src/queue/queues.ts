@@ -62,11 +62,13 @@ export function createWorker<Q extends QueueName>(
   opts: { connection: Redis; prefix: string } & Omit<WorkerOptions, "connection" | "prefix">,
 ): Worker {
   const { connection, ...rest } = opts;
+  const entry = JobCatalog[name];
+  const defaults: Partial<WorkerOptions> = "worker" in entry ? entry.worker : {};
   const worker = new Worker(
     name,
     async (job, _token, signal) =>
       processor(parseJobData(name, job.data), job, signal ?? new AbortController().signal),
-    { ...rest, connection },
+    { ...defaults, ...rest, connection },
   );
   openWorkers.add(worker);
   worker.once("closed", () => openWorkers.delete(worker));
