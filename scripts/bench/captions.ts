@@ -30,7 +30,6 @@ import type { Job, Worker } from "bullmq";
 import sharp from "sharp";
 import {
   buildVocabulary,
-  CAPTION_PRIORITY,
   createCaptionModel,
   createQueue,
   createRedis,
@@ -301,10 +300,7 @@ runBench(async (cleanup) => {
       while (!ids.every((id) => done.has(id))) await sleep(20);
     };
     // warm-up: model load, first batch shapes
-    await rig.queue.add("image", imageJob(poolKeys[0]!, "warm"), {
-      jobId: "warm",
-      priority: CAPTION_PRIORITY.online,
-    });
+    await rig.queue.add("image", imageJob(poolKeys[0]!, "warm"), { jobId: "warm" });
     await waitFor(["warm"]);
 
     // capacity
@@ -314,7 +310,7 @@ runBench(async (cleanup) => {
       ids.map((id, i) => ({
         name: "image",
         data: imageJob(poolKeys[i % poolKeys.length]!, id),
-        opts: { jobId: id, priority: CAPTION_PRIORITY.online },
+        opts: { jobId: id },
       })),
     );
     await waitFor(ids);
@@ -339,10 +335,7 @@ runBench(async (cleanup) => {
         if (wait > 1) await sleep(wait);
         const id = `${label}-${i}`;
         phaseIds.push(id);
-        void rig.queue.add("image", imageJob(poolKeys[i % poolKeys.length]!, id), {
-          jobId: id,
-          priority: CAPTION_PRIORITY.online,
-        });
+        void rig.queue.add("image", imageJob(poolKeys[i % poolKeys.length]!, id), { jobId: id });
       }
       await waitFor(phaseIds);
       const took = (lastDone - t0) / 1000;
