@@ -394,11 +394,12 @@ describe("dashboards and alerts against a real Prometheus", () => {
         const images: string[] = [];
         for await (const o of store.list("images/")) images.push(o.key);
         await sleep(3000); // the caption worker polls the model pointer every second
-        await queues.captions.add(
-          "caption",
-          { kind: "image", requestId: `r-${randomUUID()}`, imageKey: images[0]!, model: "default" },
-          { priority: 1 },
-        );
+        await queues.captions.add("caption", {
+          kind: "image",
+          requestId: `r-${randomUUID()}`,
+          imageKey: images[0]!,
+          model: "default",
+        });
         await waitForJobs(queues.captions, (c) => c.completed! + c.failed! >= 1, "caption job", 120_000);
       }
       console.warn(

@@ -20,6 +20,8 @@ export const CaptionEnv = CommonEnv.extend({
   ...EncoderEnvShape,
   /** Jobs in flight per process: enough that close arrivals can share a decode batch. */
   CAPFLOW_CAPTION_CONCURRENCY: envInt(1, 1024).default(64),
+  /** Bulk shards in flight per process, on their own queue beside the online slots. */
+  CAPFLOW_CAPTION_BULK_CONCURRENCY: envInt(1, 64).default(2),
   CAPFLOW_CAPTION_MAX_BATCH: envInt(1, 1024).default(64),
   CAPFLOW_CAPTION_MAX_WAIT_MS: envInt(0, 10_000).default(10),
   /** How often the published model pointer is checked for a new model. */

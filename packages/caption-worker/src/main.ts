@@ -1,8 +1,8 @@
-import { loadEncoder, loadTf, serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
+import { loadEncoder, loadTf, serveWorkers, setBuildInfo, startRuntime } from "@capflow/common";
 import { Captioner } from "./captioner.ts";
 import { encoderModelFromEnv } from "@capflow/common";
 import { CaptionEnv } from "./env.ts";
-import { createCaptionWorker } from "./jobs/caption.ts";
+import { createBulkCaptionWorker, createCaptionWorker } from "./jobs/caption.ts";
 
 /** `capflow worker captions`. */
 export async function main(): Promise<void> {
@@ -38,7 +38,7 @@ export async function main(): Promise<void> {
   const poll = setInterval(() => void captioner.refreshAll(), env.CAPFLOW_MODEL_POLL_SECONDS * 1000);
   rt.shutdown.add("model poll", async () => clearInterval(poll));
 
-  const worker = createCaptionWorker({
+  const online = createCaptionWorker({
     captioner,
     store: rt.store,
     connection: rt.workerConnection(),
@@ -47,5 +47,16 @@ export async function main(): Promise<void> {
     concurrency: env.CAPFLOW_CAPTION_CONCURRENCY,
     maxPixels: env.CAPFLOW_MAX_IMAGE_PIXELS,
   });
-  await serveWorker(rt, "captions", worker);
+  const bulk = createBulkCaptionWorker({
+    captioner,
+    store: rt.store,
+    connection: rt.workerConnection(),
+    prefix: rt.prefix,
+    log,
+    concurrency: env.CAPFLOW_CAPTION_BULK_CONCURRENCY,
+  });
+  await serveWorkers(rt, [
+    { name: "captions", worker: online },
+    { name: "caption-bulk", worker: bulk },
+  ]);
 }

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueEvents } from "bullmq";
 import pino from "pino";
 import {
-  CAPTION_PRIORITY,
   createQueue,
   createRedis,
   keys,
@@ -13,7 +12,7 @@ import {
   type CaptionResult,
   type ObjectStore,
 } from "@capflow/common";
-import { Captioner, createCaptionWorker } from "@capflow/caption-worker";
+import { Captioner, createBulkCaptionWorker, createCaptionWorker } from "@capflow/caption-worker";
 import { freshPrefix, localStore, redisUrl } from "../../../test/support/services.ts";
 import { preparePublishedModel } from "../../../test/support/pipeline.ts";
 import { drawImage } from "../../../test/support/images.ts";
@@ -26,9 +25,13 @@ describe("caption worker", () => {
   const prefix = freshPrefix();
   const conn = createRedis(redisUrl(), "producer");
   const workerConn = createRedis(redisUrl(), "worker");
+  const bulkConn = createRedis(redisUrl(), "worker");
   const queue = createQueue("captions", { connection: conn, prefix });
+  const bulkQueue = createQueue("caption-bulk", { connection: conn, prefix });
   const events = new QueueEvents("captions", { connection: workerConn.duplicate(), prefix });
+  const bulkEvents = new QueueEvents("caption-bulk", { connection: bulkConn.duplicate(), prefix });
   let worker: ReturnType<typeof createCaptionWorker>;
+  let bulkWorker: ReturnType<typeof createBulkCaptionWorker>;
   let dataset: string;
   let runId: string;
 
@@ -55,15 +58,29 @@ describe("caption worker", () => {
       concurrency: 32,
       maxPixels: 50_000_000,
     });
+    bulkWorker = createBulkCaptionWorker({
+      captioner,
+      store,
+      connection: bulkConn,
+      prefix,
+      log: pino({ level: "silent" }),
+      concurrency: 1,
+    });
     await events.waitUntilReady();
+    await bulkEvents.waitUntilReady();
   });
   afterAll(async () => {
     await worker?.close();
+    await bulkWorker?.close();
     await events.close();
-    await queue.obliterate({ force: true });
-    await queue.close();
+    await bulkEvents.close();
+    for (const q of [queue, bulkQueue]) {
+      await q.obliterate({ force: true });
+      await q.close();
+    }
     conn.disconnect();
     workerConn.disconnect();
+    bulkConn.disconnect();
     captioner?.dispose();
   });
 
@@ -76,11 +93,7 @@ describe("caption worker", () => {
 
   it("captions one image with the published model", async () => {
     const imageKey = await storeImage(1001);
-    const job = await queue.add(
-      "caption",
-      { kind: "image", requestId: "r1", imageKey },
-      { priority: CAPTION_PRIORITY.online },
-    );
+    const job = await queue.add("caption", { kind: "image", requestId: "r1", imageKey });
     const out = (await job.waitUntilFinished(events)) as CaptionResult;
     expect(out.modelVersion).toBe(`default@${runId}/epoch-${out.modelVersion.split("epoch-")[1]}`);
     expect(typeof out.caption).toBe("string");
@@ -91,11 +104,7 @@ describe("caption worker", () => {
   it("fails a corrupt image alone, without retries, naming the reason", async () => {
     const imageKey = "images/0000000000000000000000000000000000000000000000000000000000000000.png";
     await store.put(imageKey, Buffer.from("not a png at all"));
-    const job = await queue.add(
-      "caption",
-      { kind: "image", requestId: "bad", imageKey },
-      { priority: CAPTION_PRIORITY.online },
-    );
+    const job = await queue.add("caption", { kind: "image", requestId: "bad", imageKey });
     await expect(job.waitUntilFinished(events)).rejects.toThrow(/^(format|decode):/);
     expect((await queue.getJob(job.id!))?.attemptsMade).toBe(1);
   });
@@ -103,12 +112,14 @@ describe("caption worker", () => {
   it("captions a bulk shard from its stored features and writes its results", async () => {
     const info = await readDatasetInfo(store, dataset);
     const shardId = info.shards[0]!;
-    const job = await queue.add(
-      "bulk",
-      { kind: "bulk-shard", batchId: "b1", dataset, shardId, shardKey: keys.shardList(dataset, shardId) },
-      { priority: CAPTION_PRIORITY.bulk },
-    );
-    const result = (await job.waitUntilFinished(events)) as { captioned: number; resultsKey: string };
+    const job = await bulkQueue.add("bulk-shard", {
+      kind: "bulk-shard",
+      batchId: "b1",
+      dataset,
+      shardId,
+      shardKey: keys.shardList(dataset, shardId),
+    });
+    const result = (await job.waitUntilFinished(bulkEvents)) as { captioned: number; resultsKey: string };
     expect(result.captioned).toBe(8);
     const lines = (await store.get(result.resultsKey))
       .toString()
@@ -120,6 +131,36 @@ describe("caption worker", () => {
       expect(line.key).toMatch(/^images\/[0-9a-f]{64}\.(png|jpg)$/);
       expect(typeof line.caption).toBe("string");
     }
+  });
+
+  it("answers a single request while a bulk job's shards are still queued (bulk cannot starve it)", async () => {
+    const info = await readDatasetInfo(store, dataset);
+    const shardId = info.shards[0]!;
+    // 40 shards (the same one under 40 batch ids) on the bulk queue, one taken at a time.
+    await bulkQueue.addBulk(
+      Array.from({ length: 40 }, (_, i) => ({
+        name: "bulk-shard",
+        data: {
+          kind: "bulk-shard" as const,
+          batchId: `starve${i}`,
+          dataset,
+          shardId,
+          shardKey: keys.shardList(dataset, shardId),
+        },
+      })),
+    );
+    const job = await queue.add("caption", {
+      kind: "image",
+      requestId: "during-bulk",
+      imageKey: await storeImage(1002),
+    });
+    const out = (await job.waitUntilFinished(events)) as CaptionResult;
+    expect(typeof out.caption).toBe("string");
+    const left = await bulkQueue.getJobCounts("waiting", "active");
+    expect((left.waiting ?? 0) + (left.active ?? 0)).toBeGreaterThan(0);
+    // The bulk job still finishes.
+    while ((await bulkQueue.getJobCounts("completed")).completed! < 41)
+      await new Promise((r) => setTimeout(r, 100));
   });
 
   it("hot-reloads a newly published model without failing requests in flight", async () => {

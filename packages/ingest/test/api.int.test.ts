@@ -55,9 +55,11 @@ function harness() {
   };
   afterEach(async () => {
     await h.app?.close();
-    const q = createQueue("captions", { connection: h.conn, prefix: h.prefix });
-    await q.obliterate({ force: true });
-    await q.close();
+    for (const name of ["captions", "caption-bulk"] as const) {
+      const q = createQueue(name, { connection: h.conn, prefix: h.prefix });
+      await q.obliterate({ force: true });
+      await q.close();
+    }
     h.conn.disconnect();
     h.app = undefined as never;
   });
@@ -89,8 +91,7 @@ describe("HTTP API: edges", () => {
       imageKey: expect.stringMatching(/^images\/[0-9a-f]{64}\.png$/),
       model: "default",
     });
-    expect(job?.opts.priority).toBe(1);
-    expect(await h.store.head(job!.data.kind === "image" ? job!.data.imageKey : "")).toBeDefined();
+    expect(await h.store.head(job!.data.imageKey)).toBeDefined();
     await queue.close();
   });
 
@@ -296,19 +297,15 @@ describe("HTTP API: edges", () => {
 
   it("does not count waiting bulk shards against single requests", async () => {
     await h.start({ maxQueueDepth: 10 });
-    const queue = createQueue("captions", { connection: h.conn, prefix: h.prefix });
+    const queue = createQueue("caption-bulk", { connection: h.conn, prefix: h.prefix });
     for (let i = 0; i < 30; i++) {
-      await queue.add(
-        "bulk-shard",
-        {
-          kind: "bulk-shard",
-          batchId: "bfill",
-          dataset: "d",
-          shardId: `s${i}`,
-          shardKey: `datasets/d/shards/s${i}.json`,
-        },
-        { priority: 10 },
-      );
+      await queue.add("bulk-shard", {
+        kind: "bulk-shard",
+        batchId: "bfill",
+        dataset: "d",
+        shardId: `s${i}`,
+        shardKey: `datasets/d/shards/s${i}.json`,
+      });
     }
     const res = await h.app.inject({
       method: "POST",
@@ -320,18 +317,18 @@ describe("HTTP API: edges", () => {
     await queue.close();
   });
 
-  it("counts the online jobs a worker holds active, not the bulk shards it holds", async () => {
+  it("counts the online jobs workers hold active, not the bulk shards they hold", async () => {
     await h.start({ maxQueueDepth: 10 });
     const queue = createQueue("captions", { connection: h.conn, prefix: h.prefix });
-    // A worker that takes jobs and never finishes them: what a busy caption worker looks like.
-    const workerConn = createRedis(redisUrl(), "worker");
+    const bulkQueue = createQueue("caption-bulk", { connection: h.conn, prefix: h.prefix });
+    // Workers that take jobs and never finish them: what busy caption workers look like.
+    const conns = [createRedis(redisUrl(), "worker"), createRedis(redisUrl(), "worker")];
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
-    const worker = new Worker("captions", () => held, {
-      connection: workerConn,
-      prefix: h.prefix,
-      concurrency: 20,
-    });
+    const workers = [
+      new Worker("captions", () => held, { connection: conns[0]!, prefix: h.prefix, concurrency: 20 }),
+      new Worker("caption-bulk", () => held, { connection: conns[1]!, prefix: h.prefix, concurrency: 20 }),
+    ];
     const post = async (seed: number) =>
       h.app.inject({
         method: "POST",
@@ -341,29 +338,25 @@ describe("HTTP API: edges", () => {
       });
     try {
       for (let i = 0; i < 10; i++)
-        await queue.add(
-          "bulk-shard",
-          {
-            kind: "bulk-shard",
-            batchId: "bheld",
-            dataset: "d",
-            shardId: `s${i}`,
-            shardKey: `datasets/d/shards/s${i}.json`,
-          },
-          { priority: 10 },
-        );
-      await waitFor(async () => (await queue.getActiveCount()) === 10);
+        await bulkQueue.add("bulk-shard", {
+          kind: "bulk-shard",
+          batchId: "bheld",
+          dataset: "d",
+          shardId: `s${i}`,
+          shardKey: `datasets/d/shards/s${i}.json`,
+        });
+      await waitFor(async () => (await bulkQueue.getActiveCount()) === 10);
       await new Promise((r) => setTimeout(r, 300)); // let the cached depth expire
       expect((await post(200)).statusCode).toBe(202); // ten bulk shards active: not counted
 
       for (let i = 0; i < 9; i++)
-        await queue.add(
-          "image",
-          { kind: "image", requestId: `held-${i}`, imageKey: `images/${String(i).padStart(64, "0")}.png` },
-          { priority: 1, jobId: `img.${String(i).padStart(40, "0")}` },
-        );
+        await queue.add("image", {
+          kind: "image",
+          requestId: `held-${i}`,
+          imageKey: `images/${String(i).padStart(64, "0")}.png`,
+        });
       // 9 held here + the one accepted above = 10 online jobs active, none waiting.
-      await waitFor(async () => (await queue.getActiveCount()) === 20);
+      await waitFor(async () => (await queue.getActiveCount()) === 10);
       expect(await queue.getWaitingCount()).toBe(0);
       await new Promise((r) => setTimeout(r, 300));
       const res = await post(201);
@@ -371,9 +364,10 @@ describe("HTTP API: edges", () => {
       expect(res.json().error).toBe("queue_full");
     } finally {
       release();
-      await worker.close();
-      workerConn.disconnect();
+      for (const w of workers) await w.close();
+      for (const c of conns) c.disconnect();
       await queue.close();
+      await bulkQueue.close();
     }
   });
 
@@ -584,7 +578,7 @@ describe("HTTP API: bulk jobs without a worker", () => {
     expect(res.statusCode).toBe(202);
     const { id } = res.json();
     expect(res.json()).toMatchObject({ shards: 3, images: 1 });
-    const queue = createQueue("captions", { connection: h.conn, prefix: h.prefix });
+    const queue = createQueue("caption-bulk", { connection: h.conn, prefix: h.prefix });
     const job = await queue.getJob(`caption.${id}.sb`);
     expect(job?.data).toMatchObject({
       kind: "bulk-shard",
@@ -592,7 +586,6 @@ describe("HTTP API: bulk jobs without a worker", () => {
       shardId: "sb",
       shardKey: "datasets/tiny/shards/sb.json",
     });
-    expect(job?.opts.priority).toBe(10);
     const status = await h.app.inject({ method: "GET", url: `/v1/caption-jobs/${id}` });
     expect(status.json()).toMatchObject({
       id,

@@ -18,7 +18,7 @@ import type { Captioner } from "../captioner.ts";
 export async function captionShard(
   captioner: Captioner,
   store: ObjectStore,
-  data: Extract<JobData<"captions">, { kind: "bulk-shard" }>,
+  data: JobData<"caption-bulk">,
   signal: AbortSignal,
 ): Promise<BulkShardResult> {
   const lease = await captioner.holder(data.model).acquire();

@@ -1,4 +1,4 @@
-import type { Worker } from "bullmq";
+import type { Job, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { createWorker, metrics, type Logger, type ObjectStore } from "@capflow/common";
 import type { Captioner } from "../captioner.ts";
@@ -26,27 +26,47 @@ export interface CaptionWorkerDeps {
   maxPixels: number;
 }
 
-/** The `captions` queue: single images (online, high priority) and bulk shards. */
+/** The `captions` queue: single images, online (someone waits for each answer). */
 export function createCaptionWorker(deps: CaptionWorkerDeps): Worker {
-  for (const kind of ["image", "bulk-shard"])
-    for (const status of ["ok", "failed"]) outcomes.inc({ kind, status }, 0);
+  for (const status of ["ok", "failed"]) outcomes.inc({ kind: "image", status }, 0);
   return createWorker(
     "captions",
-    async (data, job, signal) => {
-      try {
-        const out =
-          data.kind === "image"
-            ? await captionImage(deps.captioner, deps.store, data, job.timestamp, deps.maxPixels)
-            : await captionShard(deps.captioner, deps.store, data, signal);
-        latency.observe({ kind: data.kind }, (Date.now() - job.timestamp) / 1000);
-        outcomes.inc({ kind: data.kind, status: "ok" });
-        return out;
-      } catch (err) {
-        outcomes.inc({ kind: data.kind, status: "failed" });
-        deps.log.warn({ jobId: job.id, kind: data.kind, err: (err as Error).message }, "caption job failed");
-        throw err;
-      }
-    },
+    (data, job) =>
+      observed(deps, "image", job, () =>
+        captionImage(deps.captioner, deps.store, data, job.timestamp, deps.maxPixels),
+      ),
     { connection: deps.connection, prefix: deps.prefix, concurrency: deps.concurrency },
   );
+}
+
+/**
+ * The `caption-bulk` queue: a shard of a bulk job per job. Its own few slots (`concurrency`) beside the
+ * online ones, so shards never hold the slots single requests need.
+ */
+export function createBulkCaptionWorker(deps: Omit<CaptionWorkerDeps, "maxPixels">): Worker {
+  for (const status of ["ok", "failed"]) outcomes.inc({ kind: "bulk-shard", status }, 0);
+  return createWorker(
+    "caption-bulk",
+    (data, job, signal) =>
+      observed(deps, "bulk-shard", job, () => captionShard(deps.captioner, deps.store, data, signal)),
+    { connection: deps.connection, prefix: deps.prefix, concurrency: deps.concurrency },
+  );
+}
+
+async function observed<T>(
+  deps: { log: Logger },
+  kind: "image" | "bulk-shard",
+  job: Job,
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    const out = await run();
+    latency.observe({ kind }, (Date.now() - job.timestamp) / 1000);
+    outcomes.inc({ kind, status: "ok" });
+    return out;
+  } catch (err) {
+    outcomes.inc({ kind, status: "failed" });
+    deps.log.warn({ jobId: job.id, kind, err: (err as Error).message }, "caption job failed");
+    throw err;
+  }
 }

@@ -47,24 +47,30 @@ export const TrainingJob = z.object({
   beamWidth: z.number().int().min(1).max(20).default(3),
 });
 
-export const CaptionsJob = z.discriminatedUnion("kind", [
-  z.object({
-    kind: z.literal("image"),
-    requestId: Id,
-    imageKey: StoreKey,
-    model: Id.default("default"),
-    decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
-  }),
-  z.object({
-    kind: z.literal("bulk-shard"),
-    batchId: Id,
-    dataset: Id,
-    shardId: Id,
-    shardKey: StoreKey,
-    model: Id.default("default"),
-    decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
-  }),
-]);
+/** One image, online: someone waits for the answer (queue `captions`). */
+export const CaptionsJob = z.object({
+  kind: z.literal("image"),
+  requestId: Id,
+  imageKey: StoreKey,
+  model: Id.default("default"),
+  decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
+});
+
+/**
+ * One shard of a bulk caption job (queue `caption-bulk`). Bulk work has its own queue, not a lower
+ * priority in `captions`: priorities only order waiting jobs, so shards that a worker had already taken
+ * held its slots and single requests waited for them to finish. Caption workers take a few shards at
+ * a time (CAPFLOW_CAPTION_BULK_CONCURRENCY) next to their online slots.
+ */
+export const CaptionBulkJob = z.object({
+  kind: z.literal("bulk-shard"),
+  batchId: Id,
+  dataset: Id,
+  shardId: Id,
+  shardKey: StoreKey,
+  model: Id.default("default"),
+  decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
+});
 
 /** What a caption job returns (the job's return value; bulk shards also write JSONL to the store). */
 export interface CaptionResult {
@@ -108,9 +114,6 @@ export interface CaptionBatch {
 /** Job ids are derived from content so that resubmitting is a no-op. */
 export const captionShardJobId = (batchId: string, shardId: string) => `caption.${batchId}.${shardId}`;
 
-/** Online requests before bulk work (BullMQ: a lower number is served first). */
-export const CAPTION_PRIORITY = { online: 1, bulk: 10 } as const;
-
 export const JobCatalog = {
   features: {
     schema: FeaturesJob,
@@ -149,6 +152,16 @@ export const JobCatalog = {
       backoff: { type: "exponential", delay: 500 },
       removeOnComplete: { count: 20_000, age: 24 * 3600 },
       removeOnFail: { count: 20_000 },
+    },
+  },
+  "caption-bulk": {
+    schema: CaptionBulkJob,
+    // A shard rewrites the same results key when redone: retries are safe.
+    options: {
+      attempts: 5,
+      backoff: { type: "exponential", delay: 2_000 },
+      removeOnComplete: { count: 10_000, age: 7 * 24 * 3600 },
+      removeOnFail: { count: 50_000 },
     },
   },
 } as const satisfies Record<

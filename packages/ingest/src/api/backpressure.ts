@@ -1,17 +1,16 @@
-import { CAPTION_PRIORITY, type TypedQueue } from "@capflow/common";
-import { isImageJobId } from "./captions.ts";
+import type { TypedQueue } from "@capflow/common";
 
 /**
  * Admission control for online captions (RELIABILITY.md item 15): past `maxDepth` online captions
  * ahead, new requests are refused with 429 and Retry-After instead of growing the queue (and Redis
  * memory, and every accepted request's wait) without bound.
  *
- * The depth is the online backlog: jobs waiting at priority `online` (plus any without a priority)
- * AND the image jobs workers hold active. Counting only waiting jobs let a caption worker (concurrency
- * 64) take 64 jobs off the queue that then sat behind its encoder, so accepted requests waited far
- * longer than the depth promised. Bulk shards are not counted: one bulk job over a large dataset
- * enqueues hundreds of shard jobs at a lower priority, and those must not lock single requests out for
- * its whole run. Size the depth as capacity × the wait you accept (docs/operations.md).
+ * The depth is the online backlog: the `captions` jobs waiting AND those workers hold active. Counting
+ * only waiting jobs let a caption worker (concurrency 64) take 64 jobs off the queue that then sat
+ * behind its encoder, so accepted requests waited far longer than the depth promised. Bulk shards
+ * have their own queue (`caption-bulk`) and never count: a bulk job over a large dataset must not
+ * lock single requests out for its whole run. Size the depth as capacity × the wait you accept
+ * (docs/operations.md).
  *
  * The count is cached for `ttlMs` and shared by concurrent callers, so a flood costs Redis one count
  * per 250 ms, not one per request; the price is an overshoot of at most (request rate × ttl) jobs.
@@ -40,12 +39,8 @@ export class QueueDepthGate {
   }
 
   private async count(): Promise<number> {
-    const [waiting, active] = await Promise.all([
-      this.queue.getCountsPerPriority([0, CAPTION_PRIORITY.online]),
-      this.queue.getRanges(["active"], 0, -1),
-    ]);
-    const waitingOnline = (waiting["0"] ?? 0) + (waiting[String(CAPTION_PRIORITY.online)] ?? 0);
-    return waitingOnline + active.filter(isImageJobId).length;
+    const c = await this.queue.getJobCounts("waiting", "prioritized", "active");
+    return (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0);
   }
 
   /** undefined when admitted, else the seconds to wait before retrying. */

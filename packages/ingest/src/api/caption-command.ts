@@ -54,7 +54,7 @@ export async function captionBulkCommand(
 ): Promise<string> {
   const rt = await startRuntime("caption", CommonEnv);
   try {
-    const queue = createQueue("captions", { connection: rt.redis, prefix: rt.prefix });
+    const queue = createQueue("caption-bulk", { connection: rt.redis, prefix: rt.prefix });
     rt.shutdown.add("queue", () => queue.close());
     const deps = { store: rt.store, queue };
     const req = CaptionJobRequest.parse({

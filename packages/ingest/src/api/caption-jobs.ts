@@ -3,7 +3,6 @@ import type { Readable } from "node:stream";
 import type { Job } from "bullmq";
 import type { z } from "zod";
 import {
-  CAPTION_PRIORITY,
   captionShardJobId,
   getJson,
   keys,
@@ -23,13 +22,13 @@ import { ApiProblem } from "./problem.ts";
 import type { CaptionJobRequest, CaptionJobStatus as CaptionJobStatusSchema } from "./schemas.ts";
 
 /**
- * Bulk caption jobs: one `bulk-shard` captions job per shard of an ingested dataset. The object store
+ * Bulk caption jobs: one `caption-bulk` job per shard of an ingested dataset. The object store
  * holds the batch (batch.json) and the results; BullMQ holds progress. Used by the HTTP API and by
  * `capflow caption --bulk`, so both submit and assemble the same way.
  */
 export interface BulkDeps {
   store: ObjectStore;
-  queue: TypedQueue<"captions">;
+  queue: TypedQueue<"caption-bulk">;
 }
 
 /** batch.json as this module writes it: the catalog's CaptionBatch plus cancellation. */
@@ -82,7 +81,7 @@ export async function submitCaptionBatch(
 }
 
 function shardJob(batch: StoredBatch, shardId: string) {
-  const data: JobInput<"captions"> = {
+  const data: JobInput<"caption-bulk"> = {
     kind: "bulk-shard",
     batchId: batch.batchId,
     dataset: batch.dataset,
@@ -94,7 +93,7 @@ function shardJob(batch: StoredBatch, shardId: string) {
   return {
     name: "bulk-shard",
     data,
-    opts: { jobId: captionShardJobId(batch.batchId, shardId), priority: CAPTION_PRIORITY.bulk },
+    opts: { jobId: captionShardJobId(batch.batchId, shardId) },
   };
 }
 

@@ -1,12 +1,5 @@
 import type { Job, QueueEvents } from "bullmq";
-import {
-  CAPTION_PRIORITY,
-  keys,
-  type CaptionResult,
-  type JobInput,
-  type ObjectStore,
-  type TypedQueue,
-} from "@capflow/common";
+import { keys, type CaptionResult, type JobInput, type ObjectStore, type TypedQueue } from "@capflow/common";
 import { extensionOf, sha256 } from "../ingest/sharding.ts";
 import { ApiProblem } from "./problem.ts";
 
@@ -26,9 +19,6 @@ export type CaptionAnswer =
   | { id: string; status: "failed"; error: "caption_failed"; message: string };
 
 const IMAGE_JOB_ID = /^img\.[0-9a-f]{40}$/;
-
-/** Whether a captions job id is a single-image (online) request, not a bulk shard. */
-export const isImageJobId = (id: string): boolean => IMAGE_JOB_ID.test(id);
 
 export function imageJobId(sha: string, d: DecodeChoice): string {
   // Greedy decoding ignores the beam width: leave it out so both spellings share the job.
@@ -78,7 +68,7 @@ export async function enqueueImageCaption(
     model: d.model,
     decode: { method: d.method, beamWidth: d.beamWidth },
   };
-  return queue.add("image", data, { jobId, priority: CAPTION_PRIORITY.online });
+  return queue.add("image", data, { jobId });
 }
 
 /** Waits up to `waitMs` for the job, then answers with its result or where to poll. */

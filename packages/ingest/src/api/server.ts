@@ -95,7 +95,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const events = createQueueEvents("captions", ctx);
   events.on("error", (err) => log.warn({ err: err.message }, "captions queue events error"));
   const gate = new QueueDepthGate(queue, config.maxQueueDepth);
-  const bulk = { store, queue };
+  const bulkQueue = createQueue("caption-bulk", ctx);
+  const bulk = { store, queue: bulkQueue };
   const fetchImage =
     deps.fetchImage ??
     ((url: string) =>
@@ -107,6 +108,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.addHook("onClose", async () => {
     await events.close();
     await queue.close();
+    await bulkQueue.close();
   });
 
   for (const type of ["application/octet-stream", /^image\/[\w.+-]+$/]) {
