@@ -13,7 +13,7 @@ import {
   type ObjectStore,
 } from "@capflow/common";
 import { buildApiServer, captionBulkCommand, captionImagesCommand, type ApiConfig } from "@capflow/ingest";
-import { Captioner, createCaptionWorker } from "@capflow/caption-worker";
+import { Captioner, createBulkCaptionWorker, createCaptionWorker } from "@capflow/caption-worker";
 import { freshPrefix, localStore, redisUrl, tempDir } from "../../../test/support/services.ts";
 import { preparePublishedModel } from "../../../test/support/pipeline.ts";
 import { drawImage } from "../../../test/support/images.ts";
@@ -29,7 +29,9 @@ describe("HTTP API with the caption worker", () => {
   let prefix: string;
   let conn: ReturnType<typeof createRedis>;
   let workerConn: ReturnType<typeof createRedis>;
+  let bulkConn: ReturnType<typeof createRedis>;
   let worker: Worker;
+  let bulkWorker: Worker;
   let app: Awaited<ReturnType<typeof buildApiServer>>;
   const config: ApiConfig = {
     maxBodyBytes: 1024 * 1024,
@@ -60,6 +62,7 @@ describe("HTTP API with the caption worker", () => {
     prefix = freshPrefix();
     conn = createRedis(redisUrl(), "producer");
     workerConn = createRedis(redisUrl(), "worker");
+    bulkConn = createRedis(redisUrl(), "worker");
     worker = createCaptionWorker({
       captioner,
       store,
@@ -69,14 +72,26 @@ describe("HTTP API with the caption worker", () => {
       concurrency: 8,
       maxPixels: 50_000_000,
     });
+    bulkWorker = createBulkCaptionWorker({
+      captioner,
+      store,
+      connection: bulkConn,
+      prefix,
+      log: silent,
+      concurrency: 2,
+    });
     app = await buildApiServer({ store, redis: conn, prefix, log: silent, config });
   });
   afterEach(async () => {
     await app.close();
     await worker.close();
-    const queue = createQueue("captions", { connection: conn, prefix });
-    await queue.obliterate({ force: true });
-    await queue.close();
+    await bulkWorker.close();
+    bulkConn.disconnect();
+    for (const name of ["captions", "caption-bulk"] as const) {
+      const queue = createQueue(name, { connection: conn, prefix });
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
     conn.disconnect();
     workerConn.disconnect();
   });
@@ -230,11 +245,12 @@ describe("HTTP API with the caption worker", () => {
   });
 
   async function waitForBatch(id: string) {
-    for (;;) {
+    for (let i = 0; i < 1500; i++) {
       const res = await app.inject({ method: "GET", url: `/v1/caption-jobs/${id}` });
       const body = res.json();
       if (body.status === "done" || body.status === "failed") return body;
       await new Promise((r) => setTimeout(r, 200));
     }
+    throw new Error(`caption job ${id} neither done nor failed after 1500 polls`);
   }
 });

@@ -156,10 +156,11 @@ export const JobCatalog = {
   },
   "caption-bulk": {
     schema: CaptionBulkJob,
-    // A shard rewrites the same results key when redone: retries are safe.
+    // A shard rewrites the same results key when redone: retries are safe. Few and quick: a shard that
+    // keeps failing is reported in the job's status and retried by the user (POST .../retry).
     options: {
-      attempts: 5,
-      backoff: { type: "exponential", delay: 2_000 },
+      attempts: 3,
+      backoff: { type: "exponential", delay: 1_000 },
       removeOnComplete: { count: 10_000, age: 7 * 24 * 3600 },
       removeOnFail: { count: 50_000 },
     },
