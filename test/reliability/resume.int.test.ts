@@ -62,7 +62,7 @@ describe("resume correctness under kills (RELIABILITY.md test 13)", () => {
     const t2 = Date.now();
     const history = compareHistories(straight.history, killed.result.history);
     const ckpt = await compareCheckpoints(rig.store, "straight", "killed");
-    const commits = await rig.commitCounts("killed");
+    const commits = await rig.commitCounts("killed", killed.kills);
     console.info(
       `resume (CI): ${killed.kills.length} kills ${JSON.stringify(killed.kills.map((k) => `${k.planned}→${k.observed}@${k.committed}`))}, ` +
         `resubmits ${killed.resubmits}, trainer starts ${killed.trainerStarts}, resumed from ${killed.resumedFrom}, ` +

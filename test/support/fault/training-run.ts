@@ -293,13 +293,26 @@ export class TrainingRig {
     return { planned: step.kind, observed, committed, partialFiles, heldJob };
   }
 
-  /** How many times the commit marker of each epoch of `runId` was written. */
-  async commitCounts(runId: string): Promise<Record<number, number>> {
+  /**
+   * How many times the commit marker of each epoch of `runId` was written. The write log's line follows
+   * the rename into place, so a SIGKILL landing between the two leaves a marker the log never saw (seen
+   * once in CI: a random kill observed with that epoch just committed). Such a marker, present in the
+   * store with a kill observed right at it, counts once.
+   */
+  async commitCounts(
+    runId: string,
+    kills: ReadonlyArray<{ committed: number }> = [],
+  ): Promise<Record<number, number>> {
     const counts = await writeCounts(this.writeLog, this.storeDir);
     const byEpoch: Record<number, number> = {};
     for (const [key, n] of counts) {
       const m = /^runs\/([^/]+)\/epoch-(\d+)\/COMMIT\.json$/.exec(key);
       if (m?.[1] === runId) byEpoch[Number(m[2])] = n;
+    }
+    for (const { committed } of kills) {
+      if (committed > 0 && byEpoch[committed] === undefined) {
+        if (await this.store.head(`runs/${runId}/epoch-${committed}/COMMIT.json`)) byEpoch[committed] = 1;
+      }
     }
     return byEpoch;
   }
