@@ -28,6 +28,7 @@
 import fs from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type { Job, Worker } from "bullmq";
+import type { Redis } from "ioredis";
 import sharp from "sharp";
 import {
   buildVocabulary,
@@ -51,10 +52,7 @@ import {
 } from "@capflow/common";
 import { buildApiServer } from "@capflow/ingest";
 import { Captioner } from "../../packages/caption-worker/src/captioner.ts";
-import {
-  createBulkCaptionWorker,
-  createCaptionWorker,
-} from "../../packages/caption-worker/src/jobs/caption.ts";
+import { createCaptionWorkers } from "../../packages/caption-worker/src/jobs/caption.ts";
 import { saveCheckpoint } from "../../packages/trainer/src/checkpoint/checkpoint-store.ts";
 import { sha256 } from "../../packages/ingest/src/ingest/sharding.ts";
 import {
@@ -170,15 +168,21 @@ function startRig(
 ): Rig {
   const prefix = `bench-${rigCount++}`;
   const captioner = new Captioner({ store, tf, log: silent, encoder, maxBatch, maxWaitMs: MAX_WAIT_MS });
-  const conns = [createRedis(redisUrl, "worker"), createRedis(redisUrl, "worker")];
+  const conns: Redis[] = [];
   const producer = createRedis(redisUrl, "producer");
   const queue = createQueue("captions", { connection: producer, prefix });
   const bulkQueue = createQueue("caption-bulk", { connection: producer, prefix });
-  const deps = { captioner, store, prefix, log: silent };
-  const workers = [
-    createCaptionWorker({ ...deps, connection: conns[0]!, concurrency: 64, maxPixels: 50_000_000 }),
-    createBulkCaptionWorker({ ...deps, connection: conns[1]!, concurrency: 2 }),
-  ];
+  const { online, bulk } = createCaptionWorkers({
+    captioner,
+    store,
+    prefix,
+    log: silent,
+    connect: () => conns[conns.push(createRedis(redisUrl, "worker")) - 1]!,
+    concurrency: 64,
+    bulkConcurrency: 2,
+    maxPixels: 50_000_000,
+  });
+  const workers = [online, bulk];
   for (const w of workers) {
     w.on("completed", onDone);
     w.on("failed", (job, err) => console.error(`caption job ${job?.id} failed: ${err.message}`));

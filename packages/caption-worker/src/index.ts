@@ -4,4 +4,4 @@ export { Captioner, type CaptionerOptions } from "./captioner.ts";
 export { ModelHolder, NoModelError } from "./model-holder.ts";
 export type { DecoderSettings, ServingModel } from "./model-holder.ts";
 export { MicroBatcher } from "./micro-batcher.ts";
-export { createBulkCaptionWorker, createCaptionWorker, type CaptionWorkerDeps } from "./jobs/caption.ts";
+export { createCaptionWorker, createCaptionWorkers, type CaptionWorkerDeps } from "./jobs/caption.ts";

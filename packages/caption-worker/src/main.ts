@@ -2,7 +2,7 @@ import { loadEncoder, loadTf, serveWorkers, setBuildInfo, startRuntime } from "@
 import { Captioner } from "./captioner.ts";
 import { encoderModelFromEnv } from "@capflow/common";
 import { CaptionEnv } from "./env.ts";
-import { createBulkCaptionWorker, createCaptionWorker } from "./jobs/caption.ts";
+import { createCaptionWorkers } from "./jobs/caption.ts";
 
 /** `capflow worker captions`. */
 export async function main(): Promise<void> {
@@ -38,22 +38,15 @@ export async function main(): Promise<void> {
   const poll = setInterval(() => void captioner.refreshAll(), env.CAPFLOW_MODEL_POLL_SECONDS * 1000);
   rt.shutdown.add("model poll", async () => clearInterval(poll));
 
-  const online = createCaptionWorker({
+  const { online, bulk } = createCaptionWorkers({
     captioner,
     store: rt.store,
-    connection: rt.workerConnection(),
+    connect: () => rt.workerConnection(),
     prefix: rt.prefix,
     log,
     concurrency: env.CAPFLOW_CAPTION_CONCURRENCY,
+    bulkConcurrency: env.CAPFLOW_CAPTION_BULK_CONCURRENCY,
     maxPixels: env.CAPFLOW_MAX_IMAGE_PIXELS,
-  });
-  const bulk = createBulkCaptionWorker({
-    captioner,
-    store: rt.store,
-    connection: rt.workerConnection(),
-    prefix: rt.prefix,
-    log,
-    concurrency: env.CAPFLOW_CAPTION_BULK_CONCURRENCY,
   });
   await serveWorkers(rt, [
     { name: "captions", worker: online },

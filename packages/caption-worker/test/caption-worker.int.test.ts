@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QueueEvents } from "bullmq";
+import { QueueEvents, type Worker } from "bullmq";
 import pino from "pino";
 import {
   createQueue,
@@ -12,7 +12,7 @@ import {
   type CaptionResult,
   type ObjectStore,
 } from "@capflow/common";
-import { Captioner, createBulkCaptionWorker, createCaptionWorker } from "@capflow/caption-worker";
+import { Captioner, createCaptionWorkers } from "@capflow/caption-worker";
 import { freshPrefix, localStore, redisUrl } from "../../../test/support/services.ts";
 import { preparePublishedModel } from "../../../test/support/pipeline.ts";
 import { drawImage } from "../../../test/support/images.ts";
@@ -30,8 +30,8 @@ describe("caption worker", () => {
   const bulkQueue = createQueue("caption-bulk", { connection: conn, prefix });
   const events = new QueueEvents("captions", { connection: workerConn.duplicate(), prefix });
   const bulkEvents = new QueueEvents("caption-bulk", { connection: bulkConn.duplicate(), prefix });
-  let worker: ReturnType<typeof createCaptionWorker>;
-  let bulkWorker: ReturnType<typeof createBulkCaptionWorker>;
+  let worker: Worker;
+  let bulkWorker: Worker;
   let dataset: string;
   let runId: string;
 
@@ -49,23 +49,17 @@ describe("caption worker", () => {
       maxBatch: 32,
       maxWaitMs: 5,
     });
-    worker = createCaptionWorker({
+    const conns = [workerConn, bulkConn];
+    ({ online: worker, bulk: bulkWorker } = createCaptionWorkers({
       captioner,
       store,
-      connection: workerConn,
+      connect: () => conns.shift()!,
       prefix,
       log: pino({ level: "silent" }),
       concurrency: 32,
+      bulkConcurrency: 1,
       maxPixels: 50_000_000,
-    });
-    bulkWorker = createBulkCaptionWorker({
-      captioner,
-      store,
-      connection: bulkConn,
-      prefix,
-      log: pino({ level: "silent" }),
-      concurrency: 1,
-    });
+    }));
     await events.waitUntilReady();
     await bulkEvents.waitUntilReady();
   });

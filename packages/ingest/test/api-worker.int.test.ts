@@ -13,7 +13,7 @@ import {
   type ObjectStore,
 } from "@capflow/common";
 import { buildApiServer, captionBulkCommand, captionImagesCommand, type ApiConfig } from "@capflow/ingest";
-import { Captioner, createBulkCaptionWorker, createCaptionWorker } from "@capflow/caption-worker";
+import { Captioner, createCaptionWorkers } from "@capflow/caption-worker";
 import { freshPrefix, localStore, redisUrl, tempDir } from "../../../test/support/services.ts";
 import { preparePublishedModel } from "../../../test/support/pipeline.ts";
 import { drawImage } from "../../../test/support/images.ts";
@@ -63,23 +63,17 @@ describe("HTTP API with the caption worker", () => {
     conn = createRedis(redisUrl(), "producer");
     workerConn = createRedis(redisUrl(), "worker");
     bulkConn = createRedis(redisUrl(), "worker");
-    worker = createCaptionWorker({
+    const conns = [workerConn, bulkConn];
+    ({ online: worker, bulk: bulkWorker } = createCaptionWorkers({
       captioner,
       store,
-      connection: workerConn,
+      connect: () => conns.shift()!,
       prefix,
       log: silent,
       concurrency: 8,
+      bulkConcurrency: 2,
       maxPixels: 50_000_000,
-    });
-    bulkWorker = createBulkCaptionWorker({
-      captioner,
-      store,
-      connection: bulkConn,
-      prefix,
-      log: silent,
-      concurrency: 2,
-    });
+    }));
     app = await buildApiServer({ store, redis: conn, prefix, log: silent, config });
   });
   afterEach(async () => {

@@ -53,6 +53,24 @@ export function createBulkCaptionWorker(deps: Omit<CaptionWorkerDeps, "maxPixels
   );
 }
 
+/**
+ * A caption worker process's two BullMQ workers: online requests (`concurrency` slots) and bulk
+ * shards (`bulkConcurrency` slots), each on its own blocking connection from `connect`.
+ */
+export function createCaptionWorkers(
+  deps: Omit<CaptionWorkerDeps, "connection" | "concurrency"> & {
+    connect: () => Redis;
+    concurrency: number;
+    bulkConcurrency: number;
+  },
+): { online: Worker; bulk: Worker } {
+  const { connect, bulkConcurrency, ...rest } = deps;
+  return {
+    online: createCaptionWorker({ ...rest, connection: connect() }),
+    bulk: createBulkCaptionWorker({ ...rest, connection: connect(), concurrency: bulkConcurrency }),
+  };
+}
+
 async function observed<T>(
   deps: { log: Logger },
   kind: "image" | "bulk-shard",
