@@ -3,16 +3,15 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import {
   assertNoEviction,
-  createQueue,
   createRedis,
   createWorker,
   RedisPolicyError,
   startEmbeddedRedis,
   redisServerAvailable,
   REDIS_INSTALL_HINT,
-  createQueueEvents,
 } from "@capflow/common";
-import { freshPrefix, redisUrl, tempDir } from "../../../test/support/services.ts";
+import { queueTest } from "../../../test/support/queue-fixture.ts";
+import { redisUrl, tempDir } from "../../../test/support/services.ts";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -47,32 +46,20 @@ describe("redis policy", () => {
 });
 
 describe("job catalog", () => {
-  it("fails a malformed payload as unrecoverable, without retries", async () => {
-    const prefix = freshPrefix();
-    const conn = createRedis(redisUrl(), "producer");
-    const workerConn = createRedis(redisUrl(), "worker");
-    const queue = createQueue("features", { connection: conn, prefix });
-    const events = createQueueEvents("features", { connection: workerConn, prefix });
-    await events.waitUntilReady();
+  queueTest("fails a malformed payload as unrecoverable, without retries", async ({ queues }) => {
+    const events = await queues.events("features");
     let calls = 0;
-    const worker = createWorker(
-      "features",
-      async () => {
-        calls++;
-      },
-      { connection: workerConn, prefix },
+    queues.track(
+      createWorker(
+        "features",
+        async () => {
+          calls++;
+        },
+        queues.workerContext,
+      ),
     );
-    cleanups.push(async () => {
-      await worker.close();
-      await events.close();
-      await queue.obliterate({ force: true });
-      await queue.close();
-      conn.disconnect();
-      workerConn.disconnect();
-    });
     // Bypass the compile-time types on purpose: this is what a buggy or hostile producer sends.
-    const raw = new Queue("features", { connection: conn, prefix });
-    cleanups.push(() => raw.close());
+    const raw = queues.track(new Queue("features", { connection: queues.producer, prefix: queues.prefix }));
     const job = await raw.add("bad", { dataset: "../escape", shardId: 42 }, { attempts: 5 });
     const failed = new Promise<string>((resolve) =>
       events.on("failed", ({ jobId, failedReason }) => jobId === job.id && resolve(failedReason)),
@@ -81,35 +68,28 @@ describe("job catalog", () => {
     expect(reason).toMatch(/malformed features job/);
     expect(reason).toMatch(/dataset/);
     expect(reason).toMatch(/shardId/);
-    const stored = await queue.getJob(job.id!);
+    const stored = await queues.queue("features").getJob(job.id!);
     expect(stored?.attemptsMade).toBe(1);
     expect(calls).toBe(0);
   });
 
-  it("delivers a well-formed payload, parsed, to the processor", async () => {
-    const prefix = freshPrefix();
-    const conn = createRedis(redisUrl(), "producer");
-    const workerConn = createRedis(redisUrl(), "worker");
-    const queue = createQueue("features", { connection: conn, prefix });
+  queueTest("delivers a well-formed payload, parsed, to the processor", async ({ queues }) => {
     const seen: unknown[] = [];
     const done = new Promise<void>((resolve) => {
-      const worker = createWorker(
-        "features",
-        async (data) => {
-          seen.push(data);
-          resolve();
-        },
-        { connection: workerConn, prefix },
+      queues.track(
+        createWorker(
+          "features",
+          async (data) => {
+            seen.push(data);
+            resolve();
+          },
+          queues.workerContext,
+        ),
       );
-      cleanups.push(async () => {
-        await worker.close();
-        await queue.obliterate({ force: true });
-        await queue.close();
-        conn.disconnect();
-        workerConn.disconnect();
-      });
     });
-    await queue.add("ok", { dataset: "emoji", shardId: "s-1", shardKey: "datasets/emoji/shards/s-1.json" });
+    await queues
+      .queue("features")
+      .add("ok", { dataset: "emoji", shardId: "s-1", shardKey: "datasets/emoji/shards/s-1.json" });
     await done;
     expect(seen).toEqual([{ dataset: "emoji", shardId: "s-1", shardKey: "datasets/emoji/shards/s-1.json" }]);
   });
