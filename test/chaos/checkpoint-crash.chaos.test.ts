@@ -3,7 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { LocalStore, S3Store, type ObjectStore } from "@capflow/common";
-import { committedEpochs, latestCheckpoint } from "../../packages/trainer/src/checkpoint/checkpoint-store.ts";
+import { committedEpochs, latestCheckpoint } from "@capflow/trainer";
 import { s3StoreOptions, tempDir } from "../support/services.ts";
 import { rng } from "../support/fault/bad-images.ts";
 import { CHAOS_SCALE, chaosSeed, chaosSize, replay } from "../support/fault/chaos-config.ts";

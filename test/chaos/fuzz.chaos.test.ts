@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { REASON_CODES } from "@capflow/common";
+import { REASON_CODES } from "@capflow/ml";
 import { runDecodeChild } from "../support/fault/decode-runner.ts";
 import { CHAOS_SCALE, chaosSeed, chaosSize, replay } from "../support/fault/chaos-config.ts";
 

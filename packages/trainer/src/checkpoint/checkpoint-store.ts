@@ -1,18 +1,13 @@
 import { createHash } from "node:crypto";
+import { getJson, keys, metrics, NotFoundError, putJson, type ObjectStore } from "@capflow/common";
 import {
   decodeWeights,
   encodeWeights,
-  getJson,
-  keys,
-  metrics,
-  NotFoundError,
-  putJson,
   type NamedWeight,
-  type ObjectStore,
   type OptimizerState,
   type VocabularyJSON,
   type WeightSpec,
-} from "@capflow/common";
+} from "@capflow/ml";
 
 export interface EpochMetrics {
   epoch: number;
