@@ -41,7 +41,9 @@ describe("conservation under chaos", () => {
       const workers: CapflowProcess[] = [0, 1, 2].map(() =>
         f.startWorker({ CAPFLOW_FEATURE_BATCH: "4", ...LOCKS }, proxy.url),
       );
-      await Promise.all(workers.map((w) => w.waitReady()));
+      // Three workers load the encoder at once: on a shared 2-core machine at load ~35 that took
+      // over 120 s (the default wait), on idle cores ~10 s.
+      await Promise.all(workers.map((w) => w.waitReady(300_000)));
       const ingest = await f.ingest(10);
       const total = ingest.shards;
       const started = Date.now();
