@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need, then type-checks, lints and runs the unit
-# and integration suites (the integration suite starts its own redis-server, S3 server and Prometheus).
+# and integration suites (the integration suite starts its own redis-server, S3 server and Prometheus),
+# then the chaos suite at CI size.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/bootstrap.sh"
@@ -11,3 +12,8 @@ cd "$root"
 pnpm typecheck
 pnpm lint
 pnpm vitest run --project unit --project integration "$@"
+# Every chaos test once at reduced sizes (test/support/fault/chaos-config.ts), so the suite cannot rot
+# outside CI; the full sizes stay in `pnpm test:chaos`. Skipped when the caller picked test files.
+if [ "$#" -eq 0 ]; then
+  CAPFLOW_CHAOS_SCALE=ci pnpm vitest run --project chaos
+fi

@@ -3,25 +3,32 @@ import { PipelineFixture } from "../support/fault/fixture.ts";
 import { TcpProxy } from "../support/fault/tcp-proxy.ts";
 import { badImageCorpus, rng } from "../support/fault/bad-images.ts";
 import { sleep, type CapflowProcess } from "../support/fault/process-control.ts";
+import { CHAOS_SCALE, chaosSeed, chaosSize, replay } from "../support/fault/chaos-config.ts";
+import { FaultRecord, interruptedCommits, jobsHeldBy, type FaultHit } from "../support/fault/fault-record.ts";
 
 // docs/reliability.md test 1: the feature pipeline on a few hundred images with 5% bad inputs, three
 // child-process workers reaching Redis through a proxy, and ≥ 30 faults at random while it runs:
 // SIGKILL a worker (restarted a second later), SIGSTOP/SIGCONT a worker, a Redis outage at the
 // proxy, and a Redis restart without persistence (every queued job lost; `reconcile` brings them back).
-const IMAGES = Number(process.env.CAPFLOW_CHAOS_IMAGES ?? 285);
-const FAULTS = Number(process.env.CAPFLOW_CHAOS_FAULTS ?? 32);
+// Each fault records what it hit (test/support/fault/fault-record.ts); faults stop when no work is
+// left, and at least MIN_LIVE of them must have hit live work, or the run proved little.
+const IMAGES = chaosSize("CAPFLOW_CHAOS_IMAGES", { full: 285, ci: 60 });
+const FAULTS = chaosSize("CAPFLOW_CHAOS_FAULTS", { full: 32, ci: 8 });
+const MIN_LIVE = chaosSize("CAPFLOW_CHAOS_MIN_LIVE_FAULTS", { full: 24, ci: 5 });
+const SEED = chaosSeed(2024);
+// A killed worker's shard is redone once its lock expired and a stalled check saw it: production's
+// 60 s + 30 s at full size; 10 s + 5 s in CI, so that recovery fits the run's minutes.
+const LOCKS: Record<string, string> =
+  CHAOS_SCALE === "ci"
+    ? { CAPFLOW_FEATURE_LOCK_SECONDS: "10", CAPFLOW_FEATURE_STALLED_INTERVAL_SECONDS: "5" }
+    : {};
 
 describe("conservation under chaos", () => {
   it("ends every ingested image as exactly one valid vector or one quarantine entry", async () => {
     const f = await PipelineFixture.create();
     const proxy = await new TcpProxy(f.redis.port).start();
-    const random = rng(2024);
-    const faults: Record<string, number> = {
-      "worker-sigkill": 0,
-      "worker-sigstop": 0,
-      "redis-outage": 0,
-      "redis-restart-empty": 0,
-    };
+    const random = rng(SEED);
+    const record = new FaultRecord();
     try {
       const corpus = await badImageCorpus();
       const picks = ["truncated", "corrupt", "text", "empty", "tiff", "svg", "heic-like"];
@@ -32,34 +39,63 @@ describe("conservation under chaos", () => {
       }
       await f.writeDataset(IMAGES, bad);
       const workers: CapflowProcess[] = [0, 1, 2].map(() =>
-        f.startWorker({ CAPFLOW_FEATURE_BATCH: "4" }, proxy.url),
+        f.startWorker({ CAPFLOW_FEATURE_BATCH: "4", ...LOCKS }, proxy.url),
       );
-      await Promise.all(workers.map((w) => w.waitReady()));
+      // Three workers load the encoder at once: on a shared 2-core machine at load ~35 that took
+      // over 120 s (the default wait), on idle cores ~10 s.
+      await Promise.all(workers.map((w) => w.waitReady(300_000)));
       const ingest = await f.ingest(10);
       const total = ingest.shards;
       const started = Date.now();
+      const encoderId = await f.encoderId();
+      const running = () => workers.filter((w) => w.running).map((w) => w.pid);
+      /** What a Redis fault hits: jobs held by running workers, else jobs waiting, else nothing. */
+      const redisHit = async (): Promise<[FaultHit, string[]]> => {
+        const held = await jobsHeldBy(f.queue, running());
+        if (held.length > 0) return ["job-in-flight", held];
+        const counts = await f.queue.getJobCounts("waiting", "delayed", "prioritized");
+        return [Object.values(counts).some((n) => n > 0) ? "queued-work" : "nothing", []];
+      };
+      let lastDone = 0;
 
       for (let n = 0; n < FAULTS; n++) {
         await sleep(2000 + random() * 3000);
-        const w = workers[Math.floor(random() * workers.length)]!;
+        // A fault after the work is done hits nothing: stop injecting (the report says how many).
+        lastDone = await f.doneShards();
+        if (lastDone === total) break;
+        // A worker fault strikes a worker that holds a job when one does (an idle worker's death
+        // tests little); which one is the seed's choice.
+        const held = await Promise.all(workers.map((w) => (w.running ? jobsHeldBy(f.queue, [w.pid]) : [])));
+        const busy = workers.filter((_, i) => held[i]!.length > 0);
+        const pool = busy.length > 0 ? busy : workers;
+        const w = pool[Math.floor(random() * pool.length)]!;
+        const jobs = held[workers.indexOf(w)]!;
         const roll = random();
         if (roll < 0.45) {
-          faults["worker-sigkill"]!++;
+          const pid = w.pid;
           await w.kill();
+          const torn = await interruptedCommits(f.writeLog, f.storeDir, pid, encoderId, f.dataset);
+          record.add(
+            "worker-sigkill",
+            torn.length > 0 ? "shard-commit" : jobs.length > 0 ? "job-in-flight" : "nothing",
+            jobs,
+          );
           await sleep(1000);
           w.start();
         } else if (roll < 0.65) {
-          faults["worker-sigstop"]!++;
+          record.add("worker-sigstop", jobs.length > 0 ? "job-in-flight" : "nothing", jobs);
           w.pause();
           await sleep(2000 + random() * 4000);
           w.resume();
         } else if (roll < 0.9) {
-          faults["redis-outage"]!++;
+          const [hit, hitJobs] = await redisHit();
+          record.add("redis-outage", hit, hitJobs);
           proxy.pause();
           await sleep(1000 + random() * 7000);
           proxy.resume();
         } else {
-          faults["redis-restart-empty"]!++;
+          const [hit, hitJobs] = await redisHit();
+          record.add("redis-restart-empty", hit, hitJobs);
           await f.redis.restart();
           await f.reconcile();
         }
@@ -80,12 +116,18 @@ describe("conservation under chaos", () => {
       const dupes = await f.duplicateWrites();
       const restarts = workers.reduce((a, w) => a + w.starts - 1, 0);
       const crashes = workers.flatMap((w) => w.exits).filter((e) => e.signal !== "SIGKILL");
+      const seeded = replay(SEED);
       console.info(
         JSON.stringify({
+          seed: SEED,
+          scale: CHAOS_SCALE,
           images: ledger.ingested,
           shards: total,
-          faults,
-          faultTotal: Object.values(faults).reduce((a, b) => a + b, 0),
+          faults: record.breakdown(),
+          faultTotal: record.faults.length,
+          faultsThatHitLiveWork: record.live,
+          minLive: MIN_LIVE,
+          shardsDoneWhenFaultsStopped: lastDone,
           vectors: ledger.vectors,
           quarantined: ledger.quarantined,
           reasons: ledger.reasons,
@@ -100,15 +142,21 @@ describe("conservation under chaos", () => {
         }),
       );
       // Ingest folds byte-identical files (the 0-byte ones) into one image.
-      expect(ledger.ingested).toBe(ingest.images);
-      expect(ledger.missing).toEqual([]);
-      expect(ledger.overlap).toEqual([]);
-      expect(ledger.twice).toEqual([]);
-      expect(ledger.unknown).toEqual([]);
-      expect(ledger.badVectors).toEqual([]);
-      expect(ledger.quarantined).toBe(ingest.images - IMAGES);
-      expect(ledger.vectors).toBe(IMAGES);
-      expect(crashes).toEqual([]);
+      expect(ledger.ingested, seeded).toBe(ingest.images);
+      expect(ledger.missing, seeded).toEqual([]);
+      expect(ledger.overlap, seeded).toEqual([]);
+      expect(ledger.twice, seeded).toEqual([]);
+      expect(ledger.unknown, seeded).toEqual([]);
+      expect(ledger.badVectors, seeded).toEqual([]);
+      expect(ledger.quarantined, seeded).toBe(ingest.images - IMAGES);
+      expect(ledger.vectors, seeded).toBe(IMAGES);
+      expect(crashes, seeded).toEqual([]);
+      // Faults that struck nothing prove nothing: if the work ran out first, the run was too small for
+      // this machine (raise CAPFLOW_CHAOS_IMAGES).
+      expect(
+        record.live,
+        `faults that hit live work, of ${record.faults.length} injected (${JSON.stringify(record.breakdown())}); ${seeded}`,
+      ).toBeGreaterThanOrEqual(MIN_LIVE);
     } finally {
       await f.close();
       await proxy.stop();

@@ -2,8 +2,13 @@ import { describe, expect, it } from "vitest";
 import { analyseSoak, formatSamples, type MemorySample, type SoakFigures } from "../support/soak/memory.ts";
 import { runCaptionSoak, runFeatureSoak } from "../support/soak/runs.ts";
 
-const IMAGES = Number(process.env.CAPFLOW_SOAK_IMAGES ?? 2000);
-const JOBS = Number(process.env.CAPFLOW_SOAK_JOBS ?? 5000);
+import { chaosSize } from "../support/fault/chaos-config.ts";
+
+// No randomness to seed. In CI, fewer items sampled more often (the bounds are per 1,000 items).
+const IMAGES = chaosSize("CAPFLOW_SOAK_IMAGES", { full: 2000, ci: 400 });
+const JOBS = chaosSize("CAPFLOW_SOAK_JOBS", { full: 5000, ci: 1000 });
+const EVERY = chaosSize("CAPFLOW_SOAK_SAMPLE_EVERY", { full: 64, ci: 16 });
+const REPUBLISH_EVERY = chaosSize("CAPFLOW_SOAK_REPUBLISH_EVERY", { full: 1000, ci: 250 });
 // Minutes on 2 quiet cores; the caption soak took over 15 on a shared, loaded machine.
 const TIMEOUT = 45 * 60_000;
 
@@ -19,7 +24,7 @@ describe("memory soak (docs/reliability.md test 14)", () => {
   it(
     `encodes ${IMAGES} images (5% refused) with no tensor, heap or native growth`,
     async () => {
-      const run = await runFeatureSoak({ images: IMAGES, every: 64 });
+      const run = await runFeatureSoak({ images: IMAGES, every: EVERY });
       const f = report("features", run.samples, { backend: run.backend, counts: run.counts });
       expect(run.exit, run.tail).toEqual({ code: 0, signal: null });
       expect(run.counts).toMatchObject({ goodRefused: 0, nonFinite: 0 });
@@ -35,7 +40,7 @@ describe("memory soak (docs/reliability.md test 14)", () => {
       const run = await runCaptionSoak({
         jobs: JOBS,
         wave: 100,
-        republishEvery: 1000,
+        republishEvery: REPUBLISH_EVERY,
         onSample: (s) => {
           if (s.i % 1000 === 0) console.info(`captions: ${s.i} jobs, rss ${Math.round(s.rss / 2 ** 20)} MB`);
         },
@@ -44,7 +49,7 @@ describe("memory soak (docs/reliability.md test 14)", () => {
       expect(run.exit, run.tail).toEqual({ code: 0, signal: null });
       expect(run.counts.goodFailed, run.tail).toBe(0);
       expect(run.counts.jobs).toBeGreaterThanOrEqual(JOBS);
-      expect(run.counts.reloads).toBeGreaterThanOrEqual(Math.floor((JOBS - 1) / 1000));
+      expect(run.counts.reloads).toBeGreaterThanOrEqual(Math.floor((JOBS - 1) / REPUBLISH_EVERY));
       expectBounded(f);
     },
     TIMEOUT,

@@ -6,6 +6,13 @@ import {
   ingestWithPoison,
   superviseUntilSettled,
 } from "../support/fault/poison-pill.ts";
+import { CHAOS_SCALE } from "../support/fault/chaos-config.ts";
+
+// Production's lock (60 s) and stalled check (30 s) at full size; 10 s + 5 s in CI. No randomness.
+const LOCKS: Record<string, string> =
+  CHAOS_SCALE === "ci"
+    ? { CAPFLOW_FEATURE_LOCK_SECONDS: "10", CAPFLOW_FEATURE_STALLED_INTERVAL_SECONDS: "5" }
+    : {};
 
 // docs/reliability.md test 7 with production settings: a 60 s lock and a 30 s stalled check, so each
 // crash costs ~90 s before the shard is redone (the CI version, test/reliability/poison-pill.int.test.ts,
@@ -22,7 +29,11 @@ describe("a poison pill", () => {
     try {
       const p = await ingestWithPoison(f);
       const stalled = await f.watchStalled();
-      const worker = f.startWorker({ CAPFLOW_TEST_CRASH_ON: p.poison, CAPFLOW_FEATURE_CONCURRENCY: "2" });
+      const worker = f.startWorker({
+        CAPFLOW_TEST_CRASH_ON: p.poison,
+        CAPFLOW_FEATURE_CONCURRENCY: "2",
+        ...LOCKS,
+      });
       const state = await superviseUntilSettled(f, worker, p, 700_000);
       await expectPoisonIsolated(f, worker, p, state, {
         stalledEvents: stalled.stalled.length,

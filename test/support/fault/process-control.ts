@@ -68,8 +68,8 @@ export class CapflowProcess {
   }
 
   /** A started worker has loaded its encoder and serves ops: it is taking jobs. */
-  waitReady(): Promise<void> {
-    return this.waitFor("ops server");
+  waitReady(timeoutMs?: number): Promise<void> {
+    return this.waitFor("ops server", timeoutMs);
   }
 
   signal(sig: NodeJS.Signals): void {

@@ -13,6 +13,7 @@ export interface ProxyFaults {
   /**
    * HTTP-aware faults per request (a client chunk that starts with a method), for keep-alive clients
    * that open one connection for everything: answer 503 and close, reset, or stall from there on.
+   * Unlike the connection faults, these follow the current `faults` on live connections too.
    */
   http?: { status503Rate?: number; resetRate?: number; stallRate?: number };
 }
@@ -91,7 +92,9 @@ export class TcpProxy {
     let stalled = false;
     client.on("data", (chunk: Buffer) => {
       if (stalled) return;
-      const h = f.http;
+      // Read per request, not per connection: keep-alive connections outlive a change of `faults`,
+      // and `faults = {}` must mean no more request faults (a test checks its objects at rest).
+      const h = this.faults.http;
       if (h && HTTP_REQUEST.test(chunk.toString("latin1", 0, 8))) {
         this.counts.requests++;
         const roll = this.random();

@@ -1,4 +1,5 @@
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job, type WorkerOptions } from "bullmq";
+import os from "node:os";
 import type { Redis } from "ioredis";
 import { JobCatalog, type JobData, type JobInput, type QueueName } from "./jobs.ts";
 
@@ -73,12 +74,17 @@ export function createWorker<Q extends QueueName>(
     name,
     async (job, _token, signal) =>
       processor(parseJobData(name, job.data), job, signal ?? new AbortController().signal),
-    { ...defaults, ...rest, connection },
+    // The name lands on every job it takes (`job.processedBy`): which process holds a job, for
+    // operators (bull-board) and for the chaos tests, which record whether a kill hit a job in flight.
+    { name: workerName(), ...defaults, ...rest, connection },
   );
   openWorkers.add(worker);
   worker.once("closed", () => openWorkers.delete(worker));
   return worker;
 }
+
+/** `<host>:<pid>`, the name every worker of this process gives BullMQ. */
+export const workerName = () => `${os.hostname()}:${process.pid}`;
 
 /** Workers not yet closed; the test suite's leak guard fails a test that leaves one open. */
 export const openWorkers = new Set<Worker>();

@@ -7,6 +7,7 @@ import { S3Store } from "./s3-store.ts";
 export * from "./object-store.ts";
 export { LocalStore } from "./local-store.ts";
 export { S3Store, type S3StoreOptions } from "./s3-store.ts";
+export { DEFAULT_S3_RETRY, S3RetryStrategy, type S3RetryPolicy } from "./s3-retry.ts";
 export * as keys from "./keys.ts";
 
 export function createStore(env: CommonEnv): ObjectStore {

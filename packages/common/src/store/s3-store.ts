@@ -10,6 +10,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Readable } from "node:stream";
 import { assertKey, NotFoundError, type ObjectStore } from "./object-store.ts";
+import { DEFAULT_S3_RETRY, S3RetryStrategy, type S3RetryPolicy } from "./s3-retry.ts";
 
 export interface S3StoreOptions {
   bucket: string;
@@ -20,6 +21,10 @@ export interface S3StoreOptions {
   secretAccessKey?: string;
   /** Key prefix inside the bucket, so several deployments can share one. */
   prefix?: string;
+  /** A connection silent this long fails its request, which is then retried (default 30 s). */
+  idleTimeoutMs?: number;
+  /** Attempts and backoff (default {@link DEFAULT_S3_RETRY}). */
+  retry?: Partial<S3RetryPolicy>;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -38,8 +43,9 @@ function isPreconditionFailed(err: unknown): boolean {
 
 /**
  * S3 (or any S3-protocol server). PutObject is atomic per object on S3 by definition: a reader sees
- * the whole old object or the whole new one. Retries of 5xx/throttling/resets are the SDK's
- * (standard retry mode, 5 attempts).
+ * the whole old object or the whole new one. Requests the SDK classifies as retryable (timeouts,
+ * resets, 500/502/503/504, throttling) are retried per request by {@link S3RetryStrategy}: 8 attempts,
+ * jittered exponential backoff, no client-wide retry budget (see there why).
  */
 export class S3Store implements ObjectStore {
   readonly kind = "s3" as const;
@@ -55,13 +61,13 @@ export class S3Store implements ObjectStore {
       region: opts.region,
       endpoint: opts.endpoint,
       forcePathStyle: opts.forcePathStyle,
-      maxAttempts: 5,
-      retryMode: "standard",
+      retryStrategy: new S3RetryStrategy({ ...DEFAULT_S3_RETRY, ...opts.retry }),
       // The SDK's defaults have no timeout at all: a connection that stops answering (measured in
       // test/chaos/store-faults: 1 stalled request in 100 hung its put forever, and with it the
       // worker's job, whose lock kept renewing). An idle socket now fails after 30 s, a connect after
-      // 5 s, and the SDK retries both (TimeoutError is transient).
-      requestHandler: { connectionTimeout: 5_000, socketTimeout: 30_000 },
+      // 5 s; both are TimeoutErrors, which are retried, and the timed-out socket is destroyed, so the
+      // retry goes out on a fresh connection.
+      requestHandler: { connectionTimeout: 5_000, socketTimeout: opts.idleTimeoutMs ?? 30_000 },
       credentials:
         opts.accessKeyId && opts.secretAccessKey
           ? { accessKeyId: opts.accessKeyId, secretAccessKey: opts.secretAccessKey }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { getJson, keys, putJson, type ObjectStore } from "@capflow/common";
+import { getJson, keys, metrics, NotFoundError, putJson, type ObjectStore } from "@capflow/common";
 import {
   decodeWeights,
   encodeWeights,
@@ -43,6 +43,34 @@ interface Commit {
 
 const sha = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
 const COMMIT = "COMMIT.json";
+
+/**
+ * Why a committed epoch was not loaded (a bounded label):
+ * - `torn`: a file does not match the sha256 its commit marker names (rewritten by another attempt);
+ * - `missing`: a file the marker names is absent;
+ * - `invalid`: the marker or a JSON file does not parse;
+ * - `unreadable`: the store would not give the bytes even after its retries (e.g. a 5xx, a timeout).
+ */
+export type SkipReason = "torn" | "missing" | "invalid" | "unreadable";
+export const SKIP_REASONS: readonly SkipReason[] = ["torn", "missing", "invalid", "unreadable"];
+
+class TornCheckpointError extends Error {
+  override name = "TornCheckpointError";
+}
+
+export function skipReason(err: unknown): SkipReason {
+  if (err instanceof TornCheckpointError) return "torn";
+  if (err instanceof NotFoundError) return "missing";
+  if (err instanceof SyntaxError) return "invalid";
+  return "unreadable";
+}
+
+const skipped = metrics.counter(
+  "capflow_trainer_checkpoints_skipped_total",
+  "Committed checkpoints passed over when resuming because they could not be loaded, by reason",
+  ["reason"],
+);
+for (const reason of SKIP_REASONS) skipped.inc({ reason }, 0);
 
 /**
  * A checkpoint is a folder `runs/<run>/epoch-<n>/`. Its files are written first, the commit marker
@@ -95,7 +123,7 @@ export async function loadCheckpoint(store: ObjectStore, runId: string, epoch: n
   const read = async (name: string) => {
     const body = await store.get(dir + name);
     if (sha(body) !== commit.files[name])
-      throw new Error(`checkpoint ${dir}${name} does not match its commit marker`);
+      throw new TornCheckpointError(`checkpoint ${dir}${name} does not match its commit marker`);
     return body;
   };
   const specs = JSON.parse((await read("weights.json")).toString()) as WeightSpec[];
@@ -118,17 +146,30 @@ export async function loadCheckpoint(store: ObjectStore, runId: string, epoch: n
   };
 }
 
-/** The newest complete checkpoint of a run, or undefined: torn ones are skipped (and reported). */
+/**
+ * The newest checkpoint of a run that loads whole, or undefined when none does. An epoch that cannot
+ * be loaded, for whatever reason (torn, a file missing, unparsable, or unreadable after the store's
+ * own retries with backoff), is skipped for the one before it: reported to `onSkip` with its reason
+ * and the error, and counted in `capflow_trainer_checkpoints_skipped_total{reason}`. Resuming from an
+ * older epoch costs an epoch; throwing here would fail the run (measured: s3rver answered a read of
+ * a checkpoint with InternalError, test/chaos/checkpoint-crash, docs/reliability.md test 12).
+ *
+ * Listing the run's commit markers is not wrapped: if the store cannot list, "no checkpoint" would
+ * restart the run at epoch 1 over its own checkpoints, so that error is thrown (the job is retried).
+ */
 export async function latestCheckpoint(
   store: ObjectStore,
   runId: string,
-  onSkip?: (epoch: number, why: string) => void,
+  onSkip?: (epoch: number, why: string, reason: SkipReason) => void,
 ): Promise<Checkpoint | undefined> {
   for (const epoch of await committedEpochs(store, runId)) {
     try {
       return await loadCheckpoint(store, runId, epoch);
     } catch (err) {
-      onSkip?.(epoch, (err as Error).message);
+      const reason = skipReason(err);
+      skipped.inc({ reason });
+      const e = err as Error;
+      onSkip?.(epoch, `${reason}: ${e.name}: ${e.message}`, reason);
     }
   }
   return undefined;

@@ -96,8 +96,8 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
   const trainCleaned = cleanedCaptions(splits.train);
   const valCleaned = cleanedCaptions(splits.val);
 
-  const latest = await latestCheckpoint(store, spec.runId, (epoch, why) =>
-    log.warn({ epoch, why }, "skipping incomplete checkpoint"),
+  const latest = await latestCheckpoint(store, spec.runId, (epoch, why, reason) =>
+    log.warn({ epoch, reason, why }, "skipping a checkpoint that does not load: resuming from an older one"),
   );
   const vocab = latest
     ? vocabularyFromJSON(latest.vocab)
