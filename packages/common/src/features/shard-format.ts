@@ -7,7 +7,11 @@ import { decodeNpy, type NpyDtype } from "./npy.ts";
 export interface ShardList {
   dataset: string;
   shardId: string;
-  images: Array<{ id: string; key: string }>;
+  /**
+   * `file` (the dataset's name for the image) and `split` are written by ingest since bulk captions
+   * filter by split per shard; shard lists from before lack them.
+   */
+  images: Array<{ id: string; key: string; file?: string; split?: "train" | "val" | "test" }>;
 }
 
 /**

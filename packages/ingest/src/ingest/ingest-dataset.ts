@@ -99,18 +99,26 @@ export async function ingestDataset(
   // thing that grows with the dataset; it folds duplicate files into one image.
   const seen = new Map<string, number>();
   const shards = new ShardBuilder(opts.shardSize);
-  const keysById = new Map<string, string>();
+  // What a shard list records of each image until its shard is written (at most one shard's worth).
+  const pendingById = new Map<string, { key: string; file: string; split: Split }>();
+  const SPLIT_INDEX: Record<Split, 0 | 1 | 2> = { train: 0, val: 1, test: 2 };
 
   const flushShard = async (ids: string[]) => {
     const shardId = shardIdFor(opts.dataset, ids);
     info.shards.push(shardId);
     summary.shards++;
+    const counts: [number, number, number] = [0, 0, 0];
     const list: ShardList = {
       dataset: opts.dataset,
       shardId,
-      images: ids.map((id) => ({ id, key: keysById.get(id)! })),
+      images: ids.map((id) => {
+        const { key, file, split } = pendingById.get(id)!;
+        counts[SPLIT_INDEX[split]]++;
+        return { id, key, file, split };
+      }),
     };
-    for (const id of ids) keysById.delete(id);
+    (info.shardSplits ??= []).push(counts);
+    for (const id of ids) pendingById.delete(id);
     const shardKey = keys.shardList(opts.dataset, shardId);
     await putJson(store, shardKey, list);
     if (encoderId && (await store.head(keys.featureIndex(encoderId, opts.dataset, shardId)))) {
@@ -170,7 +178,7 @@ export async function ingestDataset(
         summary.images++;
         info.images++;
         info.splits[split]++;
-        keysById.set(id, key);
+        pendingById.set(id, { key, file: record.image, split });
         const full = shards.add(id);
         if (full) await flushShard(full);
       }
