@@ -8,10 +8,17 @@ export interface ShardList {
   dataset: string;
   shardId: string;
   /**
-   * `file` (the dataset's name for the image) and `split` are written by ingest since bulk captions
-   * filter by split per shard; shard lists from before lack them.
+   * `file` (the dataset's name for the image), `split` and `captions` (as in the manifest) are written
+   * by ingest so that bulk captions filter by split per shard and the trainer streams a shard's rows
+   * without the manifest; shard lists from before lack them.
    */
-  images: Array<{ id: string; key: string; file?: string; split?: "train" | "val" | "test" }>;
+  images: Array<{
+    id: string;
+    key: string;
+    file?: string;
+    split?: "train" | "val" | "test";
+    captions?: string[];
+  }>;
 }
 
 /**

@@ -102,7 +102,7 @@ export async function ingestDataset(
   const seen = new Map<string, number>();
   const shards = new ShardBuilder(opts.shardSize);
   // What a shard list records of each image until its shard is written (at most one shard's worth).
-  const pendingById = new Map<string, { key: string; file: string; split: Split }>();
+  const pendingById = new Map<string, { key: string; file: string; split: Split; captions: string[] }>();
   const SPLIT_INDEX: Record<Split, 0 | 1 | 2> = { train: 0, val: 1, test: 2 };
 
   const flushShard = async (ids: string[]) => {
@@ -114,9 +114,9 @@ export async function ingestDataset(
       dataset: opts.dataset,
       shardId,
       images: ids.map((id) => {
-        const { key, file, split } = pendingById.get(id)!;
+        const { key, file, split, captions } = pendingById.get(id)!;
         counts[SPLIT_INDEX[split]]++;
-        return { id, key, file, split };
+        return { id, key, file, split, captions };
       }),
     };
     (info.shardSplits ??= []).push(counts);
@@ -180,7 +180,7 @@ export async function ingestDataset(
         summary.images++;
         info.images++;
         info.splits[split]++;
-        pendingById.set(id, { key, file: record.image, split });
+        pendingById.set(id, { key, file: record.image, split, captions: record.captions });
         const full = shards.add(id);
         if (full) await flushShard(full);
       }
