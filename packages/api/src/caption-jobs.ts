@@ -1,21 +1,24 @@
 import { randomBytes } from "node:crypto";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { Job } from "bullmq";
 import type { z } from "zod";
 import {
   captionShardJobId,
   getJson,
+  initBulkProgress,
+  markShardFailed,
+  readBulkProgress,
   keys,
   NotFoundError,
   putJson,
   readDatasetInfo,
-  readManifest,
-  type BulkResultLine,
   type BulkShardResult,
   type CaptionBatch,
   type DatasetInfo,
   type JobInput,
   type ObjectStore,
+  type QueueContext,
+  type Split,
   type TypedQueue,
 } from "@capflow/common";
 import { ApiProblem } from "./problem.ts";
@@ -29,19 +32,13 @@ import type { CaptionJobRequest, CaptionJobStatus as CaptionJobStatusSchema } fr
 export interface BulkDeps {
   store: ObjectStore;
   queue: TypedQueue<"caption-bulk">;
+  /** A producer connection to the queue's Redis, for the batch's progress counters. */
+  redis: QueueContext["connection"];
 }
 
 /** batch.json as this module writes it: the catalog's CaptionBatch plus cancellation. */
 export type StoredBatch = CaptionBatch & { cancelledAt?: string };
 export type CaptionJobStatus = z.infer<typeof CaptionJobStatusSchema>;
-
-/** The assembly's counts, written next to results.jsonl (exact for split-filtered batches). */
-interface ResultsSummary {
-  lines: number;
-  captioned: number;
-  failed: number;
-}
-const summaryKey = (batchId: string) => `captions/${batchId}/summary.json`;
 
 const BATCH_ID = /^b[0-9a-z]{6,40}$/;
 
@@ -61,23 +58,63 @@ export async function submitCaptionBatch(
       throw new ApiProblem(404, "not_found", `no ingested dataset named "${req.dataset}"`);
     throw err;
   }
+  const { shards, images } = selectShards(info, req.split);
   const batchId = newBatchId();
-  const images = req.split ? info.splits[req.split] : info.images;
   const decode = { method: req.method, beamWidth: req.beamWidth };
   const batch: StoredBatch = {
     batchId,
     dataset: req.dataset,
     ...(req.split ? { split: req.split } : {}),
     model: req.model,
-    shards: info.shards,
+    shards,
     images,
     createdAt: new Date().toISOString(),
     decode,
   };
-  // The batch is written before its jobs: a status request never finds jobs without their batch.
+  // The batch and its counters are written before its jobs: a status request never finds jobs
+  // without them.
   await putJson(deps.store, keys.captionBatch(batchId), batch);
-  await deps.queue.addBulk(info.shards.map((shardId) => shardJob(batch, shardId)));
-  return { id: batchId, shards: info.shards.length, images };
+  const { redis, prefix } = progressOf(deps);
+  await initBulkProgress(redis, prefix, batchId, { shards: shards.length, images });
+  // In slices: one addBulk of 13k shards (a 3.3M-image set) is one huge MULTI.
+  for (let i = 0; i < shards.length; i += 1000)
+    await deps.queue.addBulk(shards.slice(i, i + 1000).map((shardId) => shardJob(batch, shardId)));
+  return { id: batchId, shards: shards.length, images };
+}
+
+/**
+ * The shards a batch works on: all of them, or, for one split, only those holding some of its images
+ * (ingest records each shard's split counts), so a `--split test` job of an 80/10/10 dataset does a
+ * tenth of the work, not all of it.
+ */
+export function selectShards(
+  info: DatasetInfo,
+  split: Split | undefined,
+): { shards: string[]; images: number } {
+  if (!split) return { shards: info.shards, images: info.images };
+  if (!info.shardSplits || info.shardSplits.length !== info.shards.length) {
+    throw new ApiProblem(
+      409,
+      "needs_reingest",
+      `dataset "${info.name}" was ingested before per-shard splits were recorded: ingest it again ` +
+        `(nothing already stored or encoded is redone), or caption it without a split`,
+    );
+  }
+  const column = { train: 0, val: 1, test: 2 }[split];
+  const shards: string[] = [];
+  let images = 0;
+  info.shards.forEach((shardId, i) => {
+    const n = info.shardSplits![i]![column] ?? 0;
+    if (n > 0) {
+      shards.push(shardId);
+      images += n;
+    }
+  });
+  return { shards, images };
+}
+
+function progressOf(deps: BulkDeps): { redis: BulkDeps["redis"]; prefix: string } {
+  return { redis: deps.redis, prefix: deps.queue.opts.prefix ?? "bull" };
 }
 
 function shardJob(batch: StoredBatch, shardId: string) {
@@ -87,6 +124,7 @@ function shardJob(batch: StoredBatch, shardId: string) {
     dataset: batch.dataset,
     shardId,
     shardKey: keys.shardList(batch.dataset, shardId),
+    ...(batch.split ? { split: batch.split } : {}),
     model: batch.model,
     decode: batch.decode,
   };
@@ -156,33 +194,44 @@ async function shardViews(deps: BulkDeps, batch: StoredBatch): Promise<ShardView
   );
 }
 
-/** Status from the shard jobs' states; once every shard is done, assembles the results (once). */
+interface BatchCounts {
+  shards: CaptionJobStatus["shards"];
+  captioned: number;
+  failures: CaptionJobStatus["failures"];
+}
+
+/**
+ * Status from the batch's counters in Redis: one store read and one round trip of a constant number
+ * of Redis commands per poll, whatever the number of shards. The per-shard scan of the queue is the
+ * fallback for batches whose counters are gone (retention, a Redis that lost its data) and for
+ * unfinished batches with no job left in the queue (a shard lost with its job).
+ */
 export async function captionBatchStatus(deps: BulkDeps, batchId: string): Promise<CaptionJobStatus> {
   const batch = await readBatch(deps.store, batchId);
-  const views = await shardViews(deps, batch);
-  const count = (s: ShardState) => views.filter((v) => v.state === s).length;
-  const shards = {
-    total: views.length,
-    done: count("done"),
-    failed: count("failed") + (batch.cancelledAt ? 0 : count("missing")),
-    waiting: count("waiting"),
-    active: count("active"),
-  };
-  const failures = views
-    .filter((v) => v.state === "failed" || (v.state === "missing" && !batch.cancelledAt))
-    .map((v) => ({
-      shardId: v.shardId,
-      reason: v.reason ?? "the shard's job is gone from the queue without results (retry re-enqueues it)",
-    }));
+  const { redis, prefix } = progressOf(deps);
+  const progress = await readBulkProgress(redis, prefix, batchId);
+  let counts: BatchCounts | undefined;
+  if (progress) {
+    const { total, done, active } = progress;
+    const failed = progress.failed;
+    counts = {
+      shards: {
+        total,
+        done,
+        failed,
+        active: batch.cancelledAt ? 0 : active,
+        waiting: batch.cancelledAt ? 0 : Math.max(0, total - done - failed - active),
+      },
+      captioned: Math.min(batch.images, progress.captioned),
+      failures: progress.failures,
+    };
+    if (!batch.cancelledAt && done + failed < total && (await queueIsIdle(deps))) counts = undefined;
+  }
+  counts ??= countFromViews(batch, await shardViews(deps, batch));
+  const { shards } = counts;
   let status: CaptionJobStatus["status"];
-  let captioned = Math.min(
-    batch.images,
-    views.reduce((n, v) => n + (v.captioned ?? 0), 0),
-  );
   let results: string | undefined;
   if (shards.done === shards.total) {
-    const summary = await assembleResults(deps.store, batch);
-    captioned = summary.captioned;
     status = "done";
     results = `/v1/caption-jobs/${batch.batchId}/results`;
   } else if (batch.cancelledAt) status = "cancelled";
@@ -197,47 +246,45 @@ export async function captionBatchStatus(deps: BulkDeps, batchId: string): Promi
     model: batch.model,
     shards,
     images: batch.images,
-    captioned,
-    failures,
+    captioned: counts.captioned,
+    failures: counts.failures,
     ...(results ? { results } : {}),
   };
 }
 
-/**
- * Concatenates the shard JSONLs in shard order into results.jsonl (keeping only the batch's split),
- * once. Idempotent: a second caller (or a race) writes the same bytes.
- */
-export async function assembleResults(store: ObjectStore, batch: StoredBatch): Promise<ResultsSummary> {
-  const existing = await getJson<ResultsSummary>(store, summaryKey(batch.batchId)).catch(() => undefined);
-  if (existing && (await store.head(keys.captionResults(batch.batchId)))) return existing;
-  let keep: Set<string> | undefined;
-  if (batch.split) {
-    keep = new Set();
-    for await (const row of readManifest(store, batch.dataset))
-      if (row.split === batch.split) keep.add(row.id);
-  }
-  const parts: Buffer[] = [];
-  const summary: ResultsSummary = { lines: 0, captioned: 0, failed: 0 };
-  for (const shardId of batch.shards) {
-    const text = (await store.get(keys.captionShardResults(batch.batchId, shardId))).toString("utf8");
-    for (const line of text.split("\n")) {
-      if (!line.trim()) continue;
-      const row = JSON.parse(line) as BulkResultLine;
-      if (keep && !keep.has(row.id)) continue;
-      summary.lines++;
-      if (row.error) summary.failed++;
-      else summary.captioned++;
-      parts.push(Buffer.from(`${line}\n`));
-    }
-  }
-  await store.put(keys.captionResults(batch.batchId), Buffer.concat(parts), {
-    contentType: "application/x-ndjson",
-  });
-  // The summary is written last: its presence with results.jsonl marks a finished assembly.
-  await putJson(store, summaryKey(batch.batchId), summary);
-  return summary;
+/** No shard job of any batch waiting or running: a constant number of commands (queue-wide counts). */
+async function queueIsIdle(deps: BulkDeps): Promise<boolean> {
+  const c = await deps.queue.getJobCounts("waiting", "active", "delayed", "prioritized", "waiting-children");
+  return Object.values(c).every((n) => n === 0);
 }
 
+function countFromViews(batch: StoredBatch, views: ShardView[]): BatchCounts {
+  const count = (s: ShardState) => views.filter((v) => v.state === s).length;
+  return {
+    shards: {
+      total: views.length,
+      done: count("done"),
+      failed: count("failed") + (batch.cancelledAt ? 0 : count("missing")),
+      waiting: count("waiting"),
+      active: count("active"),
+    },
+    captioned: Math.min(
+      batch.images,
+      views.reduce((n, v) => n + (v.captioned ?? 0), 0),
+    ),
+    failures: views
+      .filter((v) => v.state === "failed" || (v.state === "missing" && !batch.cancelledAt))
+      .map((v) => ({
+        shardId: v.shardId,
+        reason: v.reason ?? "the shard's job is gone from the queue without results (retry re-enqueues it)",
+      })),
+  };
+}
+
+/**
+ * The results, streamed: each shard's JSONL in shard order, read one shard at a time. Nothing is
+ * assembled in the API's memory or copied in the store (a 3.3M-image batch is ~0.5 GB of JSONL).
+ */
 export async function openCaptionBatchResults(deps: BulkDeps, batchId: string): Promise<Readable> {
   const status = await captionBatchStatus(deps, batchId);
   if (status.status !== "done") {
@@ -247,7 +294,15 @@ export async function openCaptionBatchResults(deps: BulkDeps, batchId: string): 
       `caption job ${batchId} is ${status.status}: results come when every shard is done`,
     );
   }
-  return deps.store.getStream(keys.captionResults(batchId));
+  const batch = await readBatch(deps.store, batchId);
+  const { store } = deps;
+  return Readable.from(
+    (async function* () {
+      for (const shardId of batch.shards)
+        yield* await store.getStream(keys.captionShardResults(batch.batchId, shardId));
+    })(),
+    { objectMode: false },
+  );
 }
 
 /** Removes the shard jobs not yet started and marks the batch cancelled; running shards finish. */
@@ -274,11 +329,14 @@ export async function retryCaptionBatch(
   const batch = await readBatch(deps.store, batchId);
   if (batch.cancelledAt) throw new ApiProblem(409, "cancelled", `caption job ${batchId} was cancelled`);
   let retried = 0;
+  const { redis, prefix } = progressOf(deps);
   for (const view of await shardViews(deps, batch)) {
     if (view.state === "failed") {
+      await markShardFailed(redis, prefix, batchId, view.shardId, undefined);
       await view.job!.retry("failed");
       retried++;
     } else if (view.state === "missing") {
+      await markShardFailed(redis, prefix, batchId, view.shardId, undefined);
       const job = shardJob(batch, view.shardId);
       await deps.queue.add(job.name, job.data, job.opts);
       retried++;

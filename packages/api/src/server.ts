@@ -96,7 +96,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   events.on("error", (err) => log.warn({ err: err.message }, "captions queue events error"));
   const gate = new QueueDepthGate(queue, config.maxQueueDepth);
   const bulkQueue = createQueue("caption-bulk", ctx);
-  const bulk = { store, queue: bulkQueue };
+  const bulk = { store, queue: bulkQueue, redis: ctx.connection };
   const fetchImage =
     deps.fetchImage ??
     ((url: string) =>

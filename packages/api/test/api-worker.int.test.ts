@@ -9,6 +9,7 @@ import {
   readDatasetInfo,
   readManifest,
   type BulkResultLine,
+  type BulkShardResult,
   type ObjectStore,
 } from "@capflow/common";
 import { loadTf } from "@capflow/ml";
@@ -167,20 +168,35 @@ describe("HTTP API with the caption worker", () => {
     expect((await app.inject({ method: "GET", url: status.results })).body).toBe(results.body);
   });
 
-  it("keeps only the requested split's rows in a split bulk job", async () => {
+  it("decodes only the requested split's rows in a split bulk job, named by their files", async () => {
     const info = await readDatasetInfo(store, dataset);
     const split = (["test", "val", "train"] as const).find((s) => info.splits[s] > 0)!;
-    const wanted = new Set<string>();
-    for await (const row of readManifest(store, dataset)) if (row.split === split) wanted.add(row.id);
+    const wanted = new Map<string, string>();
+    for await (const row of readManifest(store, dataset))
+      if (row.split === split) wanted.set(row.id, row.file);
+    const holding = info.shards.filter(
+      (_, i) => info.shardSplits![i]![["train", "val", "test"].indexOf(split)]! > 0,
+    );
     const submit = await app.inject({ method: "POST", url: "/v1/caption-jobs", payload: { dataset, split } });
-    const { id } = submit.json();
+    const { id, shards } = submit.json();
+    expect(shards).toBe(holding.length);
     const status = await waitForBatch(id);
     expect(status).toMatchObject({ status: "done", images: wanted.size, captioned: wanted.size });
+    // The work done: each shard job decoded only its rows of the split.
+    const queue = createQueue("caption-bulk", { connection: conn, prefix });
+    const decoded = await Promise.all(
+      holding.map(
+        async (shardId) =>
+          ((await queue.getJob(`caption.${id}.${shardId}`))!.returnvalue as BulkShardResult).captioned,
+      ),
+    );
+    await queue.close();
+    expect(decoded.reduce((a: number, b: number) => a + b, 0)).toBe(wanted.size);
     const lines = (await app.inject({ method: "GET", url: status.results })).body
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l) as BulkResultLine);
-    expect(new Set(lines.map((l) => l.id))).toEqual(wanted);
+    expect(new Map(lines.map((l) => [l.id, l.file]))).toEqual(wanted);
   });
 
   it("reports failed shards with their reason and retries only those", async () => {

@@ -551,17 +551,27 @@ describe("HTTP API: URL fetching refuses internal addresses", () => {
 describe("HTTP API: bulk jobs without a worker", () => {
   const h = harness();
 
-  it("submits one bulk-shard job per shard, reports progress, cancels the waiting ones", async () => {
+  const tinyInfo = (shards: string[], shardSplits?: Array<[number, number, number]>) => ({
+    name: "tiny",
+    format: "jsonl-folder",
+    images: shards.length * 2,
+    captions: shards.length * 4,
+    splits: { train: shards.length, val: 0, test: shards.length },
+    shards,
+    shardSize: 2,
+    ...(shardSplits ? { shardSplits } : {}),
+  });
+
+  it("enqueues only the shards holding the split, reports progress, cancels the waiting ones", async () => {
     await h.start();
-    const info = {
-      name: "tiny",
-      format: "jsonl-folder",
-      images: 5,
-      captions: 10,
-      splits: { train: 3, val: 1, test: 1 },
-      shards: ["sa", "sb", "sc"],
-      shardSize: 2,
-    };
+    const info = tinyInfo(
+      ["sa", "sb", "sc"],
+      [
+        [2, 0, 0],
+        [1, 0, 1],
+        [1, 0, 1],
+      ],
+    );
     await h.store.put(keys.datasetInfo("tiny"), JSON.stringify(info));
     const res = await h.app.inject({
       method: "POST",
@@ -570,21 +580,23 @@ describe("HTTP API: bulk jobs without a worker", () => {
     });
     expect(res.statusCode).toBe(202);
     const { id } = res.json();
-    expect(res.json()).toMatchObject({ shards: 3, images: 1 });
+    expect(res.json()).toMatchObject({ shards: 2, images: 2 });
     const queue = createQueue("caption-bulk", { connection: h.conn, prefix: h.prefix });
+    expect(await queue.getJob(`caption.${id}.sa`)).toBeUndefined();
     const job = await queue.getJob(`caption.${id}.sb`);
     expect(job?.data).toMatchObject({
       kind: "bulk-shard",
       batchId: id,
       shardId: "sb",
+      split: "test",
       shardKey: "datasets/tiny/shards/sb.json",
     });
     const status = await h.app.inject({ method: "GET", url: `/v1/caption-jobs/${id}` });
     expect(status.json()).toMatchObject({
       id,
       status: "queued",
-      shards: { total: 3, waiting: 3, done: 0 },
-      images: 1,
+      shards: { total: 2, waiting: 2, done: 0 },
+      images: 2,
       captioned: 0,
     });
     const results = await h.app.inject({ method: "GET", url: `/v1/caption-jobs/${id}/results` });
@@ -596,5 +608,57 @@ describe("HTTP API: bulk jobs without a worker", () => {
       409,
     );
     await queue.close();
+  });
+
+  it("asks for a re-ingest before a split job on a dataset without per-shard splits", async () => {
+    await h.start();
+    await h.store.put(keys.datasetInfo("tiny"), JSON.stringify(tinyInfo(["sa", "sb"])));
+    const split = await h.app.inject({
+      method: "POST",
+      url: "/v1/caption-jobs",
+      payload: { dataset: "tiny", split: "test" },
+    });
+    expect(split.statusCode).toBe(409);
+    expect(split.json()).toMatchObject({ error: "needs_reingest" });
+    const whole = await h.app.inject({
+      method: "POST",
+      url: "/v1/caption-jobs",
+      payload: { dataset: "tiny" },
+    });
+    expect(whole.json()).toMatchObject({ shards: 2, images: 4 });
+  });
+
+  it("polls a batch's status with the same number of Redis commands for 3 shards and for 600", async () => {
+    await h.start();
+    const probe = createRedis(redisUrl(), "producer");
+    // Commands the server processed between two INFO calls, minus the second INFO itself. The
+    // integration project runs its files one at a time, so nothing else talks to this Redis.
+    const processed = async () =>
+      Number(/total_commands_processed:(\d+)/.exec(await probe.info("stats"))![1]);
+    const perPoll = async (shards: number) => {
+      const dataset = `tiny${shards}`;
+      const ids = Array.from({ length: shards }, (_, i) => `s${i}`);
+      await h.store.put(keys.datasetInfo(dataset), JSON.stringify({ ...tinyInfo(ids), name: dataset }));
+      const res = await h.app.inject({ method: "POST", url: "/v1/caption-jobs", payload: { dataset } });
+      const { id } = res.json();
+      const counts: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const before = await processed();
+        const status = await h.app.inject({ method: "GET", url: `/v1/caption-jobs/${id}` });
+        counts.push((await processed()) - before - 1);
+        expect(status.json().shards).toMatchObject({ total: shards, waiting: shards });
+      }
+      return Math.max(...counts);
+    };
+    try {
+      const small = await perPoll(3);
+      const large = await perPoll(600);
+      expect(small).toBeGreaterThan(0);
+      expect(large).toBe(small);
+      // Before the counters, a poll did getJob + getState per shard: 1,200+ commands for 600 shards.
+      expect(large).toBeLessThan(20);
+    } finally {
+      probe.disconnect();
+    }
   });
 });

@@ -14,6 +14,7 @@ export * from "./queue/redis-endpoint.ts";
 export * from "./queue/jobs.ts";
 export * from "./queue/queues.ts";
 export * from "./queue/liveness.ts";
+export * from "./queue/bulk-progress.ts";
 export * from "./store/index.ts";
 export * from "./ops/metrics.ts";
 export * from "./ops/ops-server.ts";

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { InvalidKeyError, NotFoundError, type ObjectStore } from "@capflow/common";
 import { localStore, s3Store } from "../../../test/support/services.ts";
@@ -36,6 +37,28 @@ describe.each(backends)("object store contract: %s", (_name, make) => {
     for await (const chunk of await store.getStream("big/blob")) chunks.push(chunk as Buffer);
     expect(chunks.length).toBeGreaterThan(1);
     expect(Buffer.concat(chunks).equals(big)).toBe(true);
+  });
+
+  it("writes a stream larger than a multipart part, and nothing when the stream fails", async () => {
+    await ready;
+    // 20 MiB made lazily in 1 MiB chunks: above lib-storage's 8 MiB part, so S3 goes multipart.
+    const chunk = (i: number) => Buffer.alloc(1024 * 1024, i);
+    async function* chunks(n: number, failAt?: number) {
+      for (let i = 0; i < n; i++) {
+        if (i === failAt) throw new Error("source failed");
+        yield chunk(i);
+      }
+    }
+    const expected = createHash("sha256");
+    for (let i = 0; i < 20; i++) expected.update(chunk(i));
+    await store.putStream("stream/big", chunks(20));
+    expect(await store.head("stream/big")).toEqual({ size: 20 * 1024 * 1024 });
+    const got = createHash("sha256");
+    for await (const c of await store.getStream("stream/big")) got.update(c as Buffer);
+    expect(got.digest("hex")).toBe(expected.digest("hex"));
+    // s3rver answers the multipart abort with MethodNotAllowed, and that error is the one surfaced.
+    await expect(store.putStream("stream/torn", chunks(20, 12))).rejects.toThrow();
+    expect(await store.head("stream/torn")).toBeUndefined();
   });
 
   it("throws NotFoundError for a missing key, head gives undefined", async () => {

@@ -13,3 +13,13 @@ export { renderReport, escapeHtml, lineChart } from "./report/render-report.ts";
 export { writeReport, reportKey } from "./report/write-report.ts";
 export { rng, shuffle, trainEpoch, evaluateLoss } from "./train/index.ts";
 export { TrainerEnv } from "./env.ts";
+export {
+  streamWindows,
+  storeShardSource,
+  shardOrder,
+  type ShardSource,
+  type ShardWindow,
+  type StreamedImage,
+  type LoadedShard,
+} from "./data/shard-stream.ts";
+export { toCaptionSet } from "./data/caption-set.ts";

@@ -1,6 +1,15 @@
 import type { Job, Worker } from "bullmq";
 import type { Redis } from "ioredis";
-import { createWorker, metrics, type Logger, type ObjectStore } from "@capflow/common";
+import { UnrecoverableError } from "bullmq";
+import {
+  createWorker,
+  markShardActive,
+  markShardDone,
+  markShardFailed,
+  metrics,
+  type Logger,
+  type ObjectStore,
+} from "@capflow/common";
 import type { Captioner } from "../captioner.ts";
 import { captionImage } from "./caption-image.ts";
 import { captionShard } from "./caption-shard.ts";
@@ -48,7 +57,27 @@ export function createBulkCaptionWorker(deps: Omit<CaptionWorkerDeps, "maxPixels
   return createWorker(
     "caption-bulk",
     (data, job, signal) =>
-      observed(deps, "bulk-shard", job, () => captionShard(deps.captioner, deps.store, data, signal)),
+      observed(deps, "bulk-shard", job, async () => {
+        // Progress counters for the batch's status (O(1) per poll, common bulk-progress.ts).
+        const { connection: redis, prefix } = deps;
+        await markShardActive(redis, prefix, data.batchId, data.shardId);
+        try {
+          const result = await captionShard(deps.captioner, deps.store, data, signal);
+          await markShardDone(redis, prefix, data.batchId, data.shardId, result);
+          return result;
+        } catch (err) {
+          const last = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+          // A shard with attempts left goes back to waiting: it is neither active nor failed.
+          await markShardFailed(
+            redis,
+            prefix,
+            data.batchId,
+            data.shardId,
+            last ? (err as Error).message : undefined,
+          );
+          throw err;
+        }
+      }),
     { connection: deps.connection, prefix: deps.prefix, concurrency: deps.concurrency },
   );
 }

@@ -62,7 +62,7 @@ export async function captionBulkCommand(
   try {
     const queue = createQueue("caption-bulk", { connection: rt.redis, prefix: rt.prefix });
     rt.shutdown.add("queue", () => queue.close());
-    const deps = { store: rt.store, queue };
+    const deps = { store: rt.store, queue, redis: rt.redis };
     const req = CaptionJobRequest.parse({
       dataset,
       split: opts.split,

@@ -23,6 +23,11 @@ export interface DatasetInfo {
   splits: Record<Split, number>;
   shards: string[];
   shardSize: number;
+  /**
+   * Images of each shard per split, `[train, val, test]`, aligned with `shards`: a bulk caption job
+   * for one split enqueues only the shards that hold some of it. Absent in datasets ingested before.
+   */
+  shardSplits?: Array<[number, number, number]>;
 }
 
 export async function* readManifest(store: ObjectStore, dataset: string): AsyncIterable<ManifestRow> {

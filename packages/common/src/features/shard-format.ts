@@ -7,7 +7,18 @@ import { decodeNpy, type NpyDtype } from "./npy.ts";
 export interface ShardList {
   dataset: string;
   shardId: string;
-  images: Array<{ id: string; key: string }>;
+  /**
+   * `file` (the dataset's name for the image), `split` and `captions` (as in the manifest) are written
+   * by ingest so that bulk captions filter by split per shard and the trainer streams a shard's rows
+   * without the manifest; shard lists from before lack them.
+   */
+  images: Array<{
+    id: string;
+    key: string;
+    file?: string;
+    split?: "train" | "val" | "test";
+    captions?: string[];
+  }>;
 }
 
 /**

@@ -68,6 +68,8 @@ export const CaptionBulkJob = z.object({
   dataset: Id,
   shardId: Id,
   shardKey: StoreKey,
+  /** Caption only the shard's images of this split (read from the shard list): work done = work asked. */
+  split: z.enum(["train", "val", "test"]).optional(),
   model: Id.default("default"),
   decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
 });

@@ -12,7 +12,6 @@ export const runEpoch = (runId: string, epoch: number) =>
   `runs/${runId}/epoch-${String(epoch).padStart(4, "0")}/`;
 export const runPrefix = (runId: string) => `runs/${runId}/`;
 export const modelPointer = (name: string) => `models/${name}/latest`;
-export const captionResults = (batchId: string) => `captions/${batchId}/results.jsonl`;
 export const captionShardResults = (batchId: string, shardId: string) =>
   `captions/${batchId}/shards/${shardId}.jsonl`;
 export const captionBatch = (batchId: string) => `captions/${batchId}/batch.json`;

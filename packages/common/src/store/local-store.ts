@@ -1,8 +1,9 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { assertKey, NotFoundError, type ObjectStore } from "./object-store.ts";
 
 const TMP = ".tmp";
@@ -43,6 +44,27 @@ export class LocalStore implements ObjectStore {
     await fs.mkdir(path.dirname(target), { recursive: true });
     const tmp = await this.writeTemp(body);
     try {
+      await fs.rename(tmp, target);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async putStream(key: string, body: Readable | AsyncIterable<Uint8Array | string>): Promise<void> {
+    const target = this.pathOf(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const dir = path.join(this.location, TMP);
+    await fs.mkdir(dir, { recursive: true });
+    const tmp = path.join(dir, randomUUID());
+    try {
+      await pipeline(body instanceof Readable ? body : Readable.from(body), createWriteStream(tmp));
+      const handle = await fs.open(tmp, "r+");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await fs.rename(tmp, target);
     } catch (err) {
       await fs.rm(tmp, { force: true });

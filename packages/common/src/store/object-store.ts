@@ -11,6 +11,16 @@ export interface ObjectStore {
   readonly location: string;
   put(key: string, body: Uint8Array | string, opts?: { contentType?: string }): Promise<void>;
   /**
+   * Writes an object of any size from a stream without holding it whole (a file renamed into place;
+   * an S3 multipart upload in 8 MiB parts). As atomic as `put`: readers see the old object or the
+   * whole new one.
+   */
+  putStream(
+    key: string,
+    body: Readable | AsyncIterable<Uint8Array | string>,
+    opts?: { contentType?: string },
+  ): Promise<void>;
+  /**
    * Creates the object only if absent; returns false if it already existed. `atomic` tells whether
    * the backend guarantees this under races (some S3 servers ignore If-None-Match).
    */

@@ -8,6 +8,7 @@ import {
   S3Client,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
 import { Readable } from "node:stream";
 import { assertKey, NotFoundError, type ObjectStore } from "./object-store.ts";
 import { DEFAULT_S3_RETRY, S3RetryStrategy, type S3RetryPolicy } from "./s3-retry.ts";
@@ -88,6 +89,28 @@ export class S3Store implements ObjectStore {
         ContentType: opts?.contentType,
       }),
     );
+  }
+
+  async putStream(
+    key: string,
+    body: Readable | AsyncIterable<Uint8Array | string>,
+    opts?: { contentType?: string },
+  ): Promise<void> {
+    // lib-storage sends one PutObject when the body fits in a part, else a multipart upload (parts
+    // of 8 MiB, 4 in flight: at most ~32 MiB buffered), aborted on failure so no part lingers.
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.opts.bucket,
+        Key: this.k(key),
+        Body: body instanceof Readable ? body : Readable.from(body),
+        ContentType: opts?.contentType,
+      },
+      partSize: 8 * 1024 * 1024,
+      queueSize: 4,
+      leavePartsOnError: false,
+    });
+    await upload.done();
   }
 
   async putIfAbsent(key: string, body: Uint8Array | string): Promise<boolean> {
