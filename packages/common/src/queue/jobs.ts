@@ -159,11 +159,13 @@ export const JobCatalog = {
     schema: CaptionBulkJob,
     // A shard rewrites the same results key when redone: retries are safe. Few and quick: a shard that
     // keeps failing is reported in the job's status and retried by the user (POST .../retry).
+    // Kept as long as the batch's objects (CAPFLOW_CAPTION_BATCH_TTL_HOURS, default 7 days): after
+    // that its status is a 404 anyway. Failed shards were kept by count only (50,000), never by age.
     options: {
       attempts: 3,
       backoff: { type: "exponential", delay: 1_000 },
       removeOnComplete: { count: 10_000, age: 7 * 24 * 3600 },
-      removeOnFail: { count: 50_000 },
+      removeOnFail: { count: 10_000, age: 7 * 24 * 3600 },
     },
   },
 } as const satisfies Record<
