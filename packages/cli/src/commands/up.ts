@@ -1,13 +1,6 @@
 import path from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
-import {
-  CommonEnv,
-  parseEnv,
-  resolveRedis,
-  assertNoEviction,
-  createRedis,
-  redactUrl,
-} from "@capflow/common";
+import { CommonEnv, parseEnv, resolveRedis, assertNoEviction, createRedis, redactUrl } from "@capflow/common";
 import { Supervisor } from "../supervisor.ts";
 
 export const positiveInt = (value: string): number => {

@@ -236,9 +236,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     } else {
       log.error({ err, route: req.routeOptions.url }, "request failed");
     }
-    if (status < 500 || code === "redis_unavailable") {
-      if (REJECT_REASONS.has(code)) rejected.inc({ reason: code });
-    }
+    if (REJECT_REASONS.has(code)) rejected.inc({ reason: code });
     return reply.code(status).send({ error: code, message, ...extra });
   });
   app.setNotFoundHandler(async (req, reply) =>
