@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createQueue, createRedis, keys, readDatasetInfo } from "@capflow/common";
 import { ingestDataset } from "@capflow/ingest";
-import { sweepExpired } from "../../packages/ingest/src/api/retention.ts";
+import { sweepExpired } from "@capflow/api";
 import { freePortOnLoopback, usedMemory } from "./support.ts";
 import { drawImage, writeJsonlDataset } from "../support/images.ts";
 import { freshPrefix, redisUrl, tempDir } from "../support/services.ts";

@@ -1,8 +1,7 @@
 import { afterEach, beforeEach } from "vitest";
 import pino from "pino";
 import { createQueue, createRedis, QUEUE_NAMES, type ObjectStore } from "@capflow/common";
-import { buildApiServer, type ApiConfig } from "@capflow/ingest";
-import { registerAdmin } from "../../packages/ingest/src/admin/register-admin.ts";
+import { buildApiServer, registerAdmin, type ApiConfig } from "@capflow/api";
 import { freshPrefix, localStore, redisUrl } from "../support/services.ts";
 
 export const silent = pino({ level: "silent" });

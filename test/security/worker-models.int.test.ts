@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { loadTf, createQueue, createRedis } from "@capflow/common";
+import { createQueue, createRedis } from "@capflow/common";
+import { loadTf } from "@capflow/ml";
 import { Captioner, createCaptionWorker } from "@capflow/caption-worker";
 import { freshPrefix, localStore, redisUrl } from "../support/services.ts";
 import { sharedEncoder } from "../support/pipeline.ts";
