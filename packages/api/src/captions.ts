@@ -33,16 +33,21 @@ export function imageJobId(sha: string, d: DecodeChoice): string {
   return `img.${sha256(`${sha}\n${d.model}\n${decode}`).slice(0, 40)}`;
 }
 
-/** Stores uploaded bytes under images/<sha256>.<ext>; refuses what is not a JPEG/PNG/GIF/WebP. */
+/**
+ * Stores uploaded bytes under uploads/<hour>/<sha256>.<ext>, where the retention sweep expires them
+ * (retention.ts); refuses what is not a JPEG/PNG/GIF/WebP. Uploads used to go to images/ beside
+ * dataset images and were kept forever, refused decompression bombs included.
+ */
 export async function storeImage(
   store: ObjectStore,
   bytes: Uint8Array,
+  now = new Date(),
 ): Promise<{ sha: string; key: string }> {
   if (bytes.length === 0) throw new ApiProblem(400, "bad_request", "the image is empty");
   const ext = imageExtension(bytes);
   if (ext === "bin") throw new ApiProblem(415, "unsupported_image", "not a JPEG, PNG, GIF or WebP image");
   const sha = sha256(bytes);
-  const key = keys.image(sha, ext);
+  const key = keys.upload(now, sha, ext);
   if (!(await store.head(key))) await store.putIfAbsent(key, bytes);
   return { sha, key };
 }
@@ -50,7 +55,7 @@ export async function storeImage(
 /** An image given by key must already be in the store. */
 export async function existingImage(store: ObjectStore, key: string): Promise<{ sha: string; key: string }> {
   if (!(await store.head(key))) throw new ApiProblem(404, "not_found", `no image stored under ${key}`);
-  return { sha: key.slice("images/".length, "images/".length + 64), key };
+  return { sha: /([0-9a-f]{64})\.\w+$/.exec(key)![1]!, key };
 }
 
 /**

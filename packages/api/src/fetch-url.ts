@@ -15,20 +15,46 @@ import type { LookupFunction } from "node:net";
  * - the socket connects to the vetted address itself (a custom `lookup`), so a second DNS answer
  *   (DNS rebinding) never reaches the connection;
  * - at most 3 redirects, each hop vetted again; a byte cap (Content-Length and counted) and one
- *   deadline over the whole chain.
+ *   deadline over the whole chain;
+ * - every failure is a FetchUrlError: its message is what the client may read, its `detail` (the
+ *   address, the DNS or socket error) goes to the log only. A host that does not resolve and one that
+ *   resolves to a refused address get the same answer, so the API does not tell an outsider which
+ *   internal names exist; a refused connection is `fetch_failed`, never mistaken for a Redis outage.
  */
 
 export type FetchErrorCode =
-  "bad_url" | "refused_address" | "too_large" | "timeout" | "http_status" | "too_many_redirects";
+  | "bad_url"
+  | "refused_address"
+  | "too_large"
+  | "timeout"
+  | "http_status"
+  | "too_many_redirects"
+  | "fetch_failed";
 
 export class FetchUrlError extends Error {
   override name = "FetchUrlError";
   constructor(
     readonly code: FetchErrorCode,
     message: string,
+    /** For the log, never for the client. */
+    readonly detail?: string,
   ) {
     super(message);
   }
+}
+
+/** The one message for a host that is refused or does not resolve (see the top of this file). */
+export const REFUSED_HOST_MESSAGE = "the URL's host is not one the API fetches from";
+
+/** Anything that is not already a FetchUrlError (socket, TLS, HTTP parse errors) as `fetch_failed`. */
+export function asFetchError(err: unknown): FetchUrlError {
+  if (err instanceof FetchUrlError) return err;
+  const e = err as NodeJS.ErrnoException;
+  return new FetchUrlError(
+    "fetch_failed",
+    "the URL could not be fetched",
+    `${e.code ?? e.name}: ${e.message}`,
+  );
 }
 
 export interface FetchUrlOptions {
@@ -154,11 +180,13 @@ export async function vetHost(url: URL, opts: FetchUrlOptions): Promise<{ addres
       addresses = await (opts.resolve ?? ((h) => dns.lookup(h, { all: true, verbatim: true })))(host);
     } catch (err) {
       throw new FetchUrlError(
-        "bad_url",
+        "refused_address",
+        REFUSED_HOST_MESSAGE,
         `cannot resolve ${host}: ${(err as NodeJS.ErrnoException).code ?? "error"}`,
       );
     }
-    if (addresses.length === 0) throw new FetchUrlError("bad_url", `cannot resolve ${host}`);
+    if (addresses.length === 0)
+      throw new FetchUrlError("refused_address", REFUSED_HOST_MESSAGE, `${host} resolves to nothing`);
   }
   if (!opts.allowPrivate) {
     const allowed = opts.isAllowed ?? ((a: string) => !isRefusedAddress(a));
@@ -166,7 +194,11 @@ export async function vetHost(url: URL, opts: FetchUrlOptions): Promise<{ addres
     // private address would otherwise be a coin toss away from the metadata service.
     const bad = addresses.find((a) => !allowed(a.address));
     if (bad)
-      throw new FetchUrlError("refused_address", `${host} resolves to a refused address (${bad.address})`);
+      throw new FetchUrlError(
+        "refused_address",
+        REFUSED_HOST_MESSAGE,
+        `${host} resolves to a refused address (${bad.address})`,
+      );
   }
   const first = addresses[0]!;
   return { address: first.address, family: first.family === 6 ? 6 : 4 };
@@ -192,6 +224,8 @@ export async function fetchUrl(raw: string, opts: FetchUrlOptions): Promise<Fetc
       }
       return { bytes: res.bytes!, contentType: res.contentType, url: url.href };
     }
+  } catch (err) {
+    throw asFetchError(err);
   } finally {
     clearTimeout(timer);
   }
@@ -275,13 +309,13 @@ function get(
           settled = true;
           resolve({ bytes: Buffer.concat(chunks), contentType: res.headers["content-type"] });
         });
-        res.on("error", (err) => fail(signal.aborted ? timeoutError(timeoutMs) : err));
+        res.on("error", (err) => fail(signal.aborted ? timeoutError(timeoutMs) : asFetchError(err)));
         res.on("aborted", () =>
-          fail(signal.aborted ? timeoutError(timeoutMs) : new Error("connection closed early")),
+          fail(signal.aborted ? timeoutError(timeoutMs) : asFetchError(new Error("connection closed early"))),
         );
       },
     );
-    req.on("error", (err) => fail(signal.aborted ? timeoutError(timeoutMs) : err));
+    req.on("error", (err) => fail(signal.aborted ? timeoutError(timeoutMs) : asFetchError(err)));
     req.end();
   });
 }

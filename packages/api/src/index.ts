@@ -5,3 +5,4 @@ export { enqueueImageCaption, storeImage, awaitCaption, type DecodeChoice } from
 export { captionBatchStatus, openCaptionBatchResults, submitCaptionBatch } from "./caption-jobs.ts";
 export { CaptionJobRequest } from "./schemas.ts";
 export { AdminEnv, startAdminServer, registerAdmin } from "./admin/index.ts";
+export { sweepExpired, startSweeper, type RetentionPolicy } from "./retention.ts";

@@ -8,6 +8,7 @@ import {
 import { AdminEnv } from "./admin/admin-env.ts";
 import { registerAdmin } from "./admin/register-admin.ts";
 import { ApiEnv, apiConfigFrom } from "./api-env.ts";
+import { startSweeper } from "./retention.ts";
 import { buildApiServer } from "./server.ts";
 
 /** `capflow api`: the HTTP API process, until SIGINT/SIGTERM. */
@@ -18,8 +19,19 @@ export async function apiMain(): Promise<void> {
     redis: rt.redis,
     prefix: rt.prefix,
     log: rt.log,
-    config: apiConfigFrom(rt.env),
+    config: { ...apiConfigFrom(rt.env), adminKey: rt.env.CAPFLOW_ADMIN_KEY },
   });
+  const hour = 3_600_000;
+  const stopSweeper = startSweeper(
+    rt.store,
+    {
+      uploadTtlMs: rt.env.CAPFLOW_UPLOAD_TTL_HOURS * hour,
+      batchTtlMs: rt.env.CAPFLOW_CAPTION_BATCH_TTL_HOURS * hour,
+    },
+    rt.env.CAPFLOW_SWEEP_INTERVAL_SECONDS * 1000,
+    rt.log,
+  );
+  rt.shutdown.add("retention sweeper", async () => stopSweeper());
   // Registered after the runtime's closers: shutdown runs in reverse, so the server stops taking
   // requests (and lets in-flight ones finish) before Redis and the store close.
   rt.shutdown.add("api server", () => app.close());
@@ -31,6 +43,7 @@ export async function apiMain(): Promise<void> {
     redis: rt.redis,
     prefix: rt.prefix,
     adminKey: rt.env.CAPFLOW_ADMIN_KEY,
+    apiKey: rt.env.CAPFLOW_API_KEY,
   });
   app.addHook("onClose", async () => {
     await Promise.all(queues.map((q) => q.close()));

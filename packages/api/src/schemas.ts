@@ -1,13 +1,10 @@
 import { z } from "zod";
+import { DatasetName, ModelName } from "@capflow/common";
 
 /**
  * Request and response bodies of the HTTP API. Every request body is parsed with these; the OpenAPI
  * document is generated from them (openapi.ts), so the two cannot drift.
  */
-const ModelName = z
-  .string()
-  .regex(/^[\w.-]{1,128}$/, "a model name is 1-128 of [A-Za-z0-9_.-]")
-  .describe("Published model name (models/<name>/latest)");
 const Method = z.enum(["greedy", "beam"]).describe("Decoding: greedy, or beam search");
 const BeamWidth = z.number().int().min(1).max(20).describe("Beam width, for method=beam");
 
@@ -20,8 +17,8 @@ const DecodeFields = {
 export const ImageKey = z
   .string()
   .regex(
-    /^images\/[0-9a-f]{64}\.(jpg|png|gif|webp|bin)$/,
-    "must be images/<sha256>.<ext> as ingest stores images",
+    /^(images|uploads\/\d{10})\/[0-9a-f]{64}\.(jpg|png|gif|webp|bin)$/,
+    "must be images/<sha256>.<ext> as ingest stores images (or an upload's key while it is kept)",
   )
   .describe("An image already in the store");
 
@@ -76,10 +73,7 @@ export const CaptionFailed = z.object({
 
 export const CaptionJobRequest = z
   .strictObject({
-    dataset: z
-      .string()
-      .regex(/^[\w.-]{1,128}$/, "a dataset name is 1-128 of [A-Za-z0-9_.-]")
-      .describe("An ingested dataset"),
+    dataset: DatasetName,
     split: z
       .enum(["train", "val", "test"])
       .optional()

@@ -1,4 +1,3 @@
-import { timingSafeEqual } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import multipart from "@fastify/multipart";
 import type { z } from "zod";
@@ -11,8 +10,11 @@ import {
   type ObjectStore,
   type QueueContext,
 } from "@capflow/common";
-import type { ApiConfig } from "./api-env.ts";
+import { checkAccess } from "./access.ts";
+import { DEFAULT_BULK_LIMITS, type ApiConfig } from "./api-env.ts";
 import { QueueDepthGate } from "./backpressure.ts";
+import { BulkAdmission } from "./bulk-admission.ts";
+import { Slots } from "./slots.ts";
 import {
   cancelCaptionBatch,
   captionBatchStatus,
@@ -28,7 +30,7 @@ import {
   storeImage,
   type CaptionAnswer,
 } from "./captions.ts";
-import { fetchUrl, FetchUrlError, type FetchedUrl } from "./fetch-url.ts";
+import { asFetchError, fetchUrl, FetchUrlError, type FetchedUrl } from "./fetch-url.ts";
 import { openApiDocument } from "./openapi.ts";
 import { ApiProblem } from "./problem.ts";
 import { CaptionJobRequest, CaptionQuery, CaptionRequestJson, describeIssues } from "./schemas.ts";
@@ -64,7 +66,12 @@ const rejected = metrics.counter(
 );
 const REJECT_REASONS = new Set([
   "unauthorized",
+  "forbidden",
   "queue_full",
+  "too_many_uploads",
+  "too_many_fetches",
+  "too_many_jobs",
+  "unknown_model",
   "too_large",
   "bad_request",
   "unsupported_image",
@@ -74,8 +81,20 @@ const REJECT_REASONS = new Set([
   "timeout",
   "http_status",
   "too_many_redirects",
+  "fetch_failed",
   "redis_unavailable",
 ]);
+
+/** HTTP status of each fetch failure: the client's URL at fault (4xx) or the remote server (5xx). */
+const FETCH_STATUS: Record<FetchUrlError["code"], number> = {
+  bad_url: 400,
+  refused_address: 400,
+  too_many_redirects: 400,
+  too_large: 413,
+  http_status: 400,
+  fetch_failed: 502,
+  timeout: 504,
+};
 
 /** The HTTP API: single captions, bulk caption jobs, OpenAPI, health and metrics on one port. */
 export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
@@ -97,7 +116,28 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const gate = new QueueDepthGate(queue, config.maxQueueDepth);
   const bulkQueue = createQueue("caption-bulk", ctx);
   const bulk = { store, queue: bulkQueue, redis: ctx.connection };
-  const fetchImage =
+  const admission = new BulkAdmission({
+    redis: deps.redis,
+    prefix: deps.prefix,
+    store,
+    queue: bulkQueue,
+    limits: { ...DEFAULT_BULK_LIMITS, ...config.bulk },
+  });
+  const served = new Set(config.models ?? ["default"]);
+  const assertServed = (model: string | undefined) => {
+    if (model !== undefined && !served.has(model))
+      throw new ApiProblem(
+        404,
+        "unknown_model",
+        `no model "${model}" is served here (served: ${[...served].join(", ")})`,
+      );
+  };
+  // Bodies are read into memory whole (an image is decoded from one buffer): 40 concurrent 19 MB
+  // uploads took the API from 209 MB to 1,068 MB RSS and it stayed there. A slot is taken before the
+  // body is read and given back once the image is stored, so at most this many bodies are in memory.
+  const uploads = new Slots(config.maxConcurrentUploads ?? 8);
+  const fetches = new Slots(config.urlFetch.maxConcurrent ?? 8);
+  const fetchWith =
     deps.fetchImage ??
     ((url: string) =>
       fetchUrl(url, {
@@ -105,6 +145,19 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
         timeoutMs: config.urlFetch.timeoutMs,
         allowPrivate: config.urlFetch.allowPrivate,
       }));
+  const fetchImage = async (url: string): Promise<FetchedUrl> => {
+    const release = fetches.tryTake();
+    if (!release)
+      throw new ApiProblem(429, "too_many_fetches", "too many URL fetches in progress; retry shortly", {
+        "retry-after": "1",
+      });
+    try {
+      // Whatever the fetcher throws is the URL's failure, classified here by where it came from.
+      return await fetchWith(url).catch((err: unknown) => Promise.reject(asFetchError(err)));
+    } finally {
+      release();
+    }
+  };
   app.addHook("onClose", async () => {
     await events.close();
     await queue.close();
@@ -114,23 +167,24 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   for (const type of ["application/octet-stream", /^image\/[\w.+-]+$/]) {
     app.addContentTypeParser(type, { parseAs: "buffer" }, (_req, body, done) => done(null, body));
   }
+  // JSON bodies are a few fields ({url, model, ...}): they need not share the image body limit.
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser(
+    "application/json",
+    { parseAs: "string", bodyLimit: 64 * 1024 },
+    app.getDefaultJsonParser("error", "ignore"),
+  );
   await app.register(multipart, {
     limits: { fileSize: config.maxBodyBytes, files: 1, fields: 10, fieldSize: 256, parts: 12 },
   });
 
-  const apiKey = config.apiKey ? Buffer.from(config.apiKey) : undefined;
+  // One access policy for /v1, /metrics and /admin (access.ts), by raw URL: neither an odd spelling
+  // of a path nor an unmatched route slips past. /admin's own hook applies the same policy.
+  const keys = { apiKey: config.apiKey, adminKey: config.adminKey };
   app.addHook("onRequest", async (req) => {
-    // By route pattern and by raw URL: neither an odd spelling of the path nor an unmatched route
-    // under /v1 slips past.
-    if (!apiKey || !(req.routeOptions.url?.startsWith("/v1/") || req.url.toLowerCase().startsWith("/v1")))
-      return;
-    const header = req.headers["x-api-key"] ?? req.headers.authorization?.replace(/^Bearer\s+/i, "");
-    const given = Buffer.from(typeof header === "string" ? header : "");
-    if (given.length !== apiKey.length || !timingSafeEqual(given, apiKey)) {
-      throw new ApiProblem(401, "unauthorized", "send the API key as x-api-key or authorization: Bearer", {
-        "www-authenticate": "Bearer",
-      });
-    }
+    const refused = checkAccess(req, keys);
+    if (refused && !req.url.toLowerCase().startsWith("/admin"))
+      throw new ApiProblem(refused.status, refused.code, refused.message, refused.headers);
   });
 
   app.addHook("onResponse", async (req, reply) => {
@@ -150,9 +204,12 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       message = err.message;
       void reply.headers(err.headers);
     } else if (err instanceof FetchUrlError) {
-      status = err.code === "too_large" ? 413 : err.code === "timeout" ? 504 : 400;
+      // Classified where it happened (fetch-url.ts): a refused socket to the user's host is the
+      // remote's fault, never a Redis outage. The detail (addresses, DNS answers) stays in the log.
+      status = FETCH_STATUS[err.code];
       code = err.code;
       message = `fetching the URL: ${err.message}`;
+      log.info({ code, detail: err.detail, route: req.routeOptions.url }, "url fetch refused or failed");
     } else if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE" || err.code === "FST_REQ_FILE_TOO_LARGE") {
       status = 413;
       code = "too_large";
@@ -179,9 +236,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     } else {
       log.error({ err, route: req.routeOptions.url }, "request failed");
     }
-    if (status < 500 || code === "redis_unavailable") {
-      if (REJECT_REASONS.has(code)) rejected.inc({ reason: code });
-    }
+    if (REJECT_REASONS.has(code)) rejected.inc({ reason: code });
     return reply.code(status).send({ error: code, message, ...extra });
   });
   app.setNotFoundHandler(async (req, reply) =>
@@ -194,16 +249,38 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       store: () => store.ping(),
     },
   });
-  const doc = openApiDocument({ apiKey: Boolean(apiKey) });
+  const doc = openApiDocument({ apiKey: Boolean(config.apiKey) });
   app.get("/openapi.json", async () => doc);
 
-  app.post("/v1/captions", async (req, reply) => {
+  const uploadSlot = new WeakMap<FastifyRequest, () => void>();
+  const admitCaption = async (req: FastifyRequest, reply: FastifyReply) => {
+    // Before the body is read: a full queue, an unknown model in the query string, or too many
+    // image bodies in flight are refused without reading a byte of the image.
     const retryAfter = await gate.admit();
     if (retryAfter !== undefined) {
       throw new ApiProblem(429, "queue_full", "too many captions waiting; retry later", {
         "retry-after": String(retryAfter),
       });
     }
+    assertServed(parse(CaptionQuery, req.query).model);
+    const type = req.headers["content-type"] ?? "";
+    if (!/^application\/json\b/i.test(type)) {
+      const release = uploads.tryTake();
+      if (!release)
+        throw new ApiProblem(429, "too_many_uploads", "too many image uploads in progress; retry shortly", {
+          "retry-after": "1",
+        });
+      uploadSlot.set(req, release);
+      reply.raw.once("close", release);
+    }
+  };
+  const releaseUpload = (req: FastifyRequest) => {
+    uploadSlot.get(req)?.();
+    // The stored bytes are not needed while the request waits for its caption.
+    (req as { body: unknown }).body = undefined;
+  };
+
+  app.post("/v1/captions", { onRequest: admitCaption }, async (req, reply) => {
     let query = parse(CaptionQuery, req.query);
     let image: { sha: string; key: string };
     if (req.isMultipart()) {
@@ -216,11 +293,15 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
         if (value && !Array.isArray(value) && value.type === "field") fields[name] = value.value;
       }
       query = { ...query, ...parse(CaptionQuery, fields) };
+      assertServed(query.model);
       image = await storeImage(store, bytes);
+      releaseUpload(req);
     } else if (Buffer.isBuffer(req.body)) {
       image = await storeImage(store, req.body);
+      releaseUpload(req);
     } else if (typeof req.body === "object" && req.body !== null) {
       const body = parse(CaptionRequestJson, req.body);
+      assertServed(body.model);
       query = { model: body.model, method: body.method, beamWidth: body.beamWidth };
       if (body.key) image = await existingImage(store, body.key);
       else image = await storeImage(store, (await fetchImage(body.url!)).bytes);
@@ -247,7 +328,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.post("/v1/caption-jobs", async (req, reply) => {
     const body = parse(CaptionJobRequest, req.body);
-    const submitted = await submitCaptionBatch(bulk, body);
+    assertServed(body.model);
+    const submitted = await admission.admit(body, () => submitCaptionBatch(bulk, body));
     const location = `/v1/caption-jobs/${submitted.id}`;
     return reply
       .code(202)
@@ -257,9 +339,11 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.get<{ Params: { id: string } }>("/v1/caption-jobs/:id", async (req) =>
     captionBatchStatus(bulk, req.params.id),
   );
-  app.delete<{ Params: { id: string } }>("/v1/caption-jobs/:id", async (req) =>
-    cancelCaptionBatch(bulk, req.params.id),
-  );
+  app.delete<{ Params: { id: string } }>("/v1/caption-jobs/:id", async (req) => {
+    const status = await cancelCaptionBatch(bulk, req.params.id);
+    await admission.forget(req.params.id);
+    return status;
+  });
   app.post<{ Params: { id: string } }>("/v1/caption-jobs/:id/retry", async (req) =>
     retryCaptionBatch(bulk, req.params.id),
   );

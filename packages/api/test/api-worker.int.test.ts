@@ -40,6 +40,8 @@ describe("HTTP API with the caption worker", () => {
     waitMs: 120_000,
     maxQueueDepth: 1000,
     urlFetch: { maxBytes: 1024 * 1024, timeoutMs: 2_000, allowPrivate: false },
+    // "never-published" is served (configured) but has no model: its shards fail in the worker.
+    models: ["default", "never-published"],
   };
 
   beforeAll(async () => {
@@ -55,6 +57,7 @@ describe("HTTP API with the caption worker", () => {
       encoder: prepared.encoder,
       maxBatch: 32,
       maxWaitMs: 5,
+      models: config.models,
     });
   });
   afterAll(() => captioner?.dispose());

@@ -81,7 +81,7 @@ describe("HTTP API: edges", () => {
     const job = await queue.getJob(body.id);
     expect(job?.data).toMatchObject({
       kind: "image",
-      imageKey: expect.stringMatching(/^images\/[0-9a-f]{64}\.png$/),
+      imageKey: expect.stringMatching(/^uploads\/\d{10}\/[0-9a-f]{64}\.png$/),
       model: "default",
     });
     expect(await h.store.head(job!.data.imageKey)).toBeDefined();

@@ -1,3 +1,4 @@
+import { UnrecoverableError } from "bullmq";
 import { metrics, type Logger, type ObjectStore } from "@capflow/common";
 import { PIXELS_PER_IMAGE, type Encoder, type Tf } from "@capflow/ml";
 import { MicroBatcher } from "./micro-batcher.ts";
@@ -27,6 +28,12 @@ export interface CaptionerOptions {
   maxModelBytes?: number;
   /** Where captions are decoded; default ONNX Runtime on cpu with one thread per core. */
   decoder?: DecoderSettings;
+  /**
+   * The model names this worker serves (CAPFLOW_CAPTION_MODELS); default ["default"]. A job naming
+   * another fails at once and creates nothing: every holder is polled for its pointer forever, and
+   * a holder per client-chosen name grew without bound (names.ts).
+   */
+  models?: readonly string[];
 }
 
 /**
@@ -60,10 +67,18 @@ export class Captioner {
   holder(name: string): ModelHolder {
     let h = this.holders.get(name);
     if (!h) {
+      const served = this.opts.models ?? ["default"];
+      if (!served.includes(name))
+        throw new UnrecoverableError(`model "${name}" is not served here (served: ${served.join(", ")})`);
       h = new ModelHolder({ ...this.opts, encoderId: this.opts.encoder.id }, name);
       this.holders.set(name, h);
     }
     return h;
+  }
+
+  /** How many models are held (bounded by the served set). */
+  get holderCount(): number {
+    return this.holders.size;
   }
 
   async refreshAll(): Promise<void> {

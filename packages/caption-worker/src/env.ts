@@ -1,6 +1,6 @@
 import os from "node:os";
 import { z } from "zod";
-import { CommonEnv, envInt } from "@capflow/common";
+import { CommonEnv, envInt, ServedModelsEnv } from "@capflow/common";
 import { DECODER_RUNTIMES, EXECUTION_PROVIDERS } from "@capflow/ml";
 // ./encoder/encoder-env.ts (outside this change's files).
 import { EncoderEnvShape } from "@capflow/ml";
@@ -28,7 +28,8 @@ export const CaptionEnv = CommonEnv.extend({
   /** How often the published model pointer is checked for a new model. */
   CAPFLOW_MODEL_POLL_SECONDS: envInt(1).default(5),
   CAPFLOW_MODEL_MAX_BYTES: envInt(1).default(512 * 1024 * 1024),
-  CAPFLOW_CAPTION_MODELS: commaList("default"),
+  /** The models this worker serves; a job naming another fails at once (names.ts says why). */
+  CAPFLOW_CAPTION_MODELS: ServedModelsEnv,
   CAPFLOW_FEATURE_RUNTIME: z.enum(["onnx", "tfjs"]).default("onnx"),
   CAPFLOW_FEATURE_THREADS: envInt(1, 256).default(Math.max(1, os.availableParallelism())),
   CAPFLOW_ENCODER_CACHE: z.string().optional(),

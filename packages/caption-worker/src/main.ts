@@ -28,6 +28,7 @@ export async function main(): Promise<void> {
     maxBatch: env.CAPFLOW_CAPTION_MAX_BATCH,
     maxWaitMs: env.CAPFLOW_CAPTION_MAX_WAIT_MS,
     maxModelBytes: env.CAPFLOW_MODEL_MAX_BYTES,
+    models: env.CAPFLOW_CAPTION_MODELS,
     decoder: {
       runtime: env.CAPFLOW_DECODER_RUNTIME,
       threads: env.CAPFLOW_DECODER_THREADS,

@@ -5,7 +5,9 @@
  */
 export * from "./config/env.ts";
 export * from "./config/parse-env.ts";
+export * from "./config/redact.ts";
 export * from "./log.ts";
+export * from "./names.ts";
 export * from "./shutdown.ts";
 export * from "./runtime.ts";
 export * from "./queue/redis.ts";

@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type { z } from "zod";
 import { CommonEnv, redactEnv } from "./config/env.ts";
 import { parseEnv } from "./config/parse-env.ts";
+import { redactUrl } from "./config/redact.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { enableDefaultMetrics } from "./ops/metrics.ts";
 import { startOpsServer, type Check } from "./ops/ops-server.ts";
@@ -44,7 +45,7 @@ export async function startRuntime<S extends z.ZodType<CommonEnv>>(
 
   const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
   if (endpoint.owned) {
-    log.info({ url: endpoint.url }, "started embedded redis-server");
+    log.info({ url: redactUrl(endpoint.url) }, "started embedded redis-server");
     shutdown.add("embedded redis", () => endpoint.owned!.stop());
   }
   const redis = createRedis(endpoint.url, "producer");

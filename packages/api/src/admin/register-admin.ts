@@ -1,4 +1,3 @@
-import { timingSafeEqual } from "node:crypto";
 import { createBullBoard } from "@bull-board/api";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { FastifyAdapter } from "@bull-board/fastify";
@@ -16,6 +15,7 @@ import {
   retryFailed,
   setConcurrency,
 } from "@capflow/common";
+import { ADMIN_KEY_COOKIE, ADMIN_KEY_HEADER, checkAccess } from "../access.ts";
 
 export interface AdminOptions {
   queues: Queue[];
@@ -24,31 +24,13 @@ export interface AdminOptions {
   prefix: string;
   /** CAPFLOW_ADMIN_KEY. Without it the board is read-only and every mutating route answers 403. */
   adminKey?: string;
+  /** CAPFLOW_API_KEY: set without an admin key, /admin is closed (api/access.ts says why). */
+  apiKey?: string;
   /** Read-only board even with a key (mutating /admin/api routes still work with the key). */
   readOnly?: boolean;
 }
 
-export const ADMIN_KEY_HEADER = "x-capflow-admin-key";
-export const ADMIN_KEY_COOKIE = "capflow_admin_key";
-
-function presentedKey(req: FastifyRequest): string | undefined {
-  const header = req.headers[ADMIN_KEY_HEADER];
-  if (typeof header === "string") return header;
-  const auth = req.headers.authorization;
-  if (auth?.startsWith("Bearer ")) return auth.slice(7);
-  const cookie = req.headers.cookie
-    ?.split(";")
-    .map((c) => c.trim())
-    .find((c) => c.startsWith(`${ADMIN_KEY_COOKIE}=`));
-  return cookie ? decodeURIComponent(cookie.slice(ADMIN_KEY_COOKIE.length + 1)) : undefined;
-}
-
-function keyMatches(expected: string, given: string | undefined): boolean {
-  if (given === undefined) return false;
-  const a = Buffer.from(expected);
-  const b = Buffer.from(given);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+export { ADMIN_KEY_COOKIE, ADMIN_KEY_HEADER };
 
 const CleanBody = z.object({
   state: z.enum(CLEANABLE_STATES).default("completed"),
@@ -69,9 +51,11 @@ const FailedQuery = z.object({
  * Queue administration for the API server: bull-board at `/admin/queues` and JSON routes under
  * `/admin/api/queues/...` (stats, failed, pause, resume, retry-failed, clean, concurrency).
  *
- * Access: with no admin key configured the board is read-only and the JSON routes only read; with
- * `CAPFLOW_ADMIN_KEY` set, everything under `/admin` needs the key (header `x-capflow-admin-key`,
- * `Authorization: Bearer`, or cookie `capflow_admin_key` for browsers).
+ * Access (api/access.ts, the same policy as /v1 and /metrics): with no key configured the board is
+ * read-only and the JSON routes only read; with `CAPFLOW_ADMIN_KEY` set, everything under `/admin`
+ * needs the key (header `x-capflow-admin-key`, `Authorization: Bearer`, or cookie `capflow_admin_key`
+ * for browsers, whose changes must come from the same origin); with only `CAPFLOW_API_KEY`, /admin is
+ * closed.
  */
 export async function registerAdmin(app: FastifyInstance, opts: AdminOptions): Promise<void> {
   const byName = new Map(opts.queues.map((q) => [q.name, q]));
@@ -90,13 +74,14 @@ export async function registerAdmin(app: FastifyInstance, opts: AdminOptions): P
       }
     });
     scope.addHook("onRequest", async (req: FastifyRequest, reply: FastifyReply) => {
-      if (opts.adminKey && !keyMatches(opts.adminKey, presentedKey(req))) {
-        return reply.code(401).send({ error: "admin key required" });
+      const refused = checkAccess(req, { adminKey: opts.adminKey, apiKey: opts.apiKey });
+      if (refused) {
+        return reply
+          .code(refused.status)
+          .headers(refused.headers ?? {})
+          .send({ error: refused.code, message: refused.message });
       }
       const mutating = req.method !== "GET" && req.method !== "HEAD";
-      if (mutating && !opts.adminKey) {
-        return reply.code(403).send({ error: "read-only: set CAPFLOW_ADMIN_KEY to allow queue changes" });
-      }
       if (mutating && boardReadOnly && req.url.startsWith("/admin/queues")) {
         return reply.code(403).send({ error: "the queue board is read-only" });
       }

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
-import { CommonEnv, parseEnv, resolveRedis, assertNoEviction, createRedis } from "@capflow/common";
+import { CommonEnv, parseEnv, resolveRedis, assertNoEviction, createRedis, redactUrl } from "@capflow/common";
 import { Supervisor } from "../supervisor.ts";
 
 export const positiveInt = (value: string): number => {
@@ -62,7 +62,7 @@ export async function up(
   process.once("SIGTERM", () => void stop().then(() => process.exit(143)));
   try {
     for (const spec of specs) await supervisor.start(spec);
-    process.stdout.write(`capflow is up (Ctrl-C stops everything). Redis: ${endpoint.url}\n`);
+    process.stdout.write(`capflow is up (Ctrl-C stops everything). Redis: ${redactUrl(endpoint.url)}\n`);
     for (const c of supervisor.children) {
       const url = await c.opsUrl;
       const what =

@@ -1,6 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { CommonEnv, createQueue, parseEnv, startRuntime, type JobInput } from "@capflow/common";
+import { CommonEnv, createQueue, parseEnv, redactUrl, startRuntime, type JobInput } from "@capflow/common";
 import { buildEmojiDataset, ingestDataset } from "@capflow/ingest";
 import { writeReport } from "@capflow/trainer";
 import { progress } from "../actions/progress.ts";
@@ -53,7 +53,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 
   try {
     say(
-      `1/6 processes: Redis at ${rt.redisUrl}, ${opts.featureWorkers} feature worker(s), a trainer, a caption worker, the API`,
+      `1/6 processes: Redis at ${redactUrl(rt.redisUrl)}, ${opts.featureWorkers} feature worker(s), a trainer, a caption worker, the API`,
     );
     for (let i = 1; i <= opts.featureWorkers; i++) {
       // Split the cores between feature workers rather than oversubscribing them.

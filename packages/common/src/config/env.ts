@@ -1,6 +1,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { envBoolean, envInt } from "./parse-env.ts";
+import { redactUrl } from "./redact.ts";
 
 /**
  * The variables every capflow process reads. Roles extend this schema with their own
@@ -40,14 +41,14 @@ export function storeDir(env: CommonEnv): string {
 
 const SECRET = /SECRET|PASSWORD|TOKEN|KEY$/i;
 
-/** The config as it may be logged: secrets and URL passwords removed. */
+/** The config as it may be logged: secrets removed, every URL through redactUrl. */
 export function redactEnv(env: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(env).map(([k, v]) => {
       if (v === undefined) return [k, v];
       if (SECRET.test(k) && !k.endsWith("_ID")) return [k, "[redacted]"];
-      if (typeof v === "string" && /^\w+:\/\/[^/]*:[^@/]*@/.test(v))
-        return [k, v.replace(/:[^:@/]*@/, ":[redacted]@")];
+      if (typeof v === "string" && (k.endsWith("_URL") || /^[a-z][a-z0-9+.-]*:\/\//i.test(v)))
+        return [k, redactUrl(v)];
       return [k, v];
     }),
   );

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { Redis } from "ioredis";
@@ -39,6 +39,12 @@ export async function startEmbeddedRedis(opts: {
   binary?: string;
   persistence?: boolean;
   port?: number;
+  /**
+   * `requirepass` for the server; the URL carries it. capflow's own embedded Redis always gets a
+   * generated one (redis-endpoint.ts): bound to loopback is not enough on a shared machine, where any
+   * local user or a browser page's request smuggling could reach the port.
+   */
+  password?: string;
 }): Promise<EmbeddedRedis> {
   const binary = opts.binary ?? "redis-server";
   if (!redisServerAvailable(binary)) throw new Error(REDIS_INSTALL_HINT);
@@ -62,11 +68,18 @@ export async function startEmbeddedRedis(opts: {
     "--protected-mode",
     "yes",
   ];
+  // On the command line the password would show in `ps`: a config file only this user reads.
+  if (opts.password !== undefined) {
+    const conf = path.join(path.resolve(opts.dataDir), "capflow-auth.conf");
+    writeFileSync(conf, `requirepass ${opts.password}\n`, { mode: 0o600 });
+    args.unshift(conf);
+  }
   const child: ChildProcess = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = `redis://127.0.0.1:${port}`;
+  const auth = opts.password !== undefined ? `:${encodeURIComponent(opts.password)}@` : "";
+  const url = `redis://${auth}127.0.0.1:${port}`;
   await waitForPing(url, child, () => stderr);
   let stopping: Promise<void> | undefined;
   return {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { JobsOptions, WorkerOptions } from "bullmq";
+import { DatasetName, ModelName } from "../names.ts";
 
 /**
  * The job catalog: for every queue, the payload schema and the default options. Producers are typed
@@ -17,7 +18,7 @@ const StoreKey = z
   );
 
 export const FeaturesJob = z.object({
-  dataset: Id,
+  dataset: DatasetName,
   shardId: Id,
   /** Store key of the shard's image list (`datasets/<name>/shards/<shardId>.json`). */
   shardKey: StoreKey,
@@ -31,7 +32,7 @@ export const DecodeOptions = z.object({
 
 export const TrainingJob = z.object({
   runId: Id,
-  dataset: Id,
+  dataset: DatasetName,
   encoderId: Id,
   method: z.enum(["teacher-forcing", "prefix"]).default("teacher-forcing"),
   epochs: z.number().int().min(1).max(10_000),
@@ -43,7 +44,7 @@ export const TrainingJob = z.object({
   model: z.record(z.string(), z.unknown()).default({}),
   /** Optional frozen word vectors (GloVe text format) in the store; words it lacks start at zero. */
   wordVectorsKey: StoreKey.optional(),
-  publishAs: Id.optional(),
+  publishAs: ModelName.optional(),
   beamWidth: z.number().int().min(1).max(20).default(3),
 });
 
@@ -52,7 +53,7 @@ export const CaptionsJob = z.object({
   kind: z.literal("image"),
   requestId: Id,
   imageKey: StoreKey,
-  model: Id.default("default"),
+  model: ModelName.default("default"),
   decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
 });
 
@@ -65,12 +66,12 @@ export const CaptionsJob = z.object({
 export const CaptionBulkJob = z.object({
   kind: z.literal("bulk-shard"),
   batchId: Id,
-  dataset: Id,
+  dataset: DatasetName,
   shardId: Id,
   shardKey: StoreKey,
   /** Caption only the shard's images of this split (read from the shard list): work done = work asked. */
   split: z.enum(["train", "val", "test"]).optional(),
-  model: Id.default("default"),
+  model: ModelName.default("default"),
   decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
 });
 
@@ -160,11 +161,13 @@ export const JobCatalog = {
     schema: CaptionBulkJob,
     // A shard rewrites the same results key when redone: retries are safe. Few and quick: a shard that
     // keeps failing is reported in the job's status and retried by the user (POST .../retry).
+    // Kept as long as the batch's objects (CAPFLOW_CAPTION_BATCH_TTL_HOURS, default 7 days): after
+    // that its status is a 404 anyway. Failed shards were kept by count only (50,000), never by age.
     options: {
       attempts: 3,
       backoff: { type: "exponential", delay: 1_000 },
       removeOnComplete: { count: 10_000, age: 7 * 24 * 3600 },
-      removeOnFail: { count: 50_000 },
+      removeOnFail: { count: 10_000, age: 7 * 24 * 3600 },
     },
   },
 } as const satisfies Record<

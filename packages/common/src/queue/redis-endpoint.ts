@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { Redis } from "ioredis";
@@ -39,8 +40,10 @@ export async function resolveRedis(configuredUrl: string | undefined, home: stri
   const urlFile = path.join(dir, "redis.url");
   const existing = await fs.readFile(urlFile, "utf8").catch(() => undefined);
   if (existing && (await answers(existing.trim()))) return { url: existing.trim() };
-  const owned = await startEmbeddedRedis({ dataDir: dir });
-  await fs.writeFile(urlFile, owned.url);
+  // A fresh password per start; the URL file (0600) is how other capflow processes on this machine
+  // find it, so only this user can.
+  const owned = await startEmbeddedRedis({ dataDir: dir, password: randomBytes(24).toString("hex") });
+  await fs.writeFile(urlFile, owned.url, { mode: 0o600 });
   return {
     url: owned.url,
     owned: {

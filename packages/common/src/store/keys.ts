@@ -1,5 +1,13 @@
 /** The object-store layout (docs/architecture.md, "Object-store layout"), in one place. */
 export const image = (sha256: string, ext: string) => `images/${sha256}.${ext}`;
+/**
+ * An image uploaded to the API (not part of a dataset), under the UTC hour it arrived
+ * (`uploads/2026120115/<sha>.png`): the retention sweep deletes whole hours past their TTL without
+ * reading each object's date, and never touches `images/`, which datasets share by content.
+ */
+export const upload = (at: Date, sha256: string, ext: string) => `uploads/${uploadHour(at)}/${sha256}.${ext}`;
+export const uploadHour = (at: Date) => at.toISOString().slice(0, 13).replace(/[-T]/g, "");
+export const uploadsPrefix = "uploads/";
 export const manifest = (dataset: string) => `datasets/${dataset}/manifest.jsonl`;
 export const datasetInfo = (dataset: string) => `datasets/${dataset}/dataset.json`;
 export const shardList = (dataset: string, shardId: string) => `datasets/${dataset}/shards/${shardId}.json`;

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { isSafeName } from "@capflow/common";
 import {
   checkImages,
   firstExisting,
@@ -47,6 +48,16 @@ async function* readOne(dir: string, file: string, opts: ReadOptions): AsyncGene
     .basename(file)
     .replace(/^captions_/, "")
     .replace(/\.json$/, "");
+  // The subset names a folder next to the file: `captions_...json` gave the subset `..`, and the
+  // manifest recorded `../secret.jpg` from outside the dataset. Only a plain name may name a folder.
+  if (!isSafeName(subset)) {
+    report(opts, {
+      file,
+      kind: "malformed",
+      message: `the subset name ${JSON.stringify(subset)} (from the file name) is not a plain folder name`,
+    });
+    return;
+  }
   let doc: unknown;
   try {
     doc = JSON.parse(await readFile(file, "utf8"));

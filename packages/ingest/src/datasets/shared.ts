@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
+import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import {
@@ -39,6 +39,29 @@ export async function isFile(p: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * The real path of `rel` under `dir` when it is a regular file that stays inside `dir` once every
+ * symlink is resolved, else undefined. A symlink in an images folder (`link.jpg -> /etc/hostname`)
+ * was followed and its target stored as a dataset image; `dir` itself may be a symlink (a dataset
+ * folder pointing at a mounted disk), so the comparison is between real paths.
+ */
+export async function containedFile(dir: string, rel: string): Promise<string | undefined> {
+  try {
+    const [root, real] = await Promise.all([realpath(dir), realpath(path.join(dir, rel))]);
+    if (!real.startsWith(root + path.sep)) return undefined;
+    return (await stat(real)).isFile() ? real : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads an image of a dataset, refusing one that resolves outside its folder (see containedFile). */
+export async function readContainedFile(dir: string, rel: string): Promise<Buffer> {
+  const real = await containedFile(dir, rel);
+  if (!real) throw new Error(`image ${rel} is not a file inside ${dir}`);
+  return readFile(real);
 }
 
 export async function isDir(p: string): Promise<boolean> {
@@ -125,14 +148,17 @@ export async function* checkImages(
     const issue: ReadIssue = {
       file,
       kind: "missing-image",
-      message: `image ${record.image} not found in ${imagesDir}`,
+      message: `image ${record.image} not found in ${imagesDir} (or it leads outside it)`,
     };
     if (record.line !== undefined) issue.line = record.line;
     report(opts, issue);
     return undefined;
   };
   for await (const record of records) {
-    pending.push({ record, exists: isFile(path.join(imagesDir, record.image)) });
+    pending.push({
+      record,
+      exists: containedFile(imagesDir, record.image).then((real) => real !== undefined),
+    });
     if (pending.length >= window) {
       const head = pending.shift()!;
       const ok = settle(head.record, await head.exists);

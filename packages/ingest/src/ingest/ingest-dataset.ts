@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { once } from "node:events";
 import {
+  DatasetName,
   getJson,
   imageExtension,
   sha256,
@@ -16,6 +17,7 @@ import {
   type ShardList,
   type TypedQueue,
 } from "@capflow/common";
+import { readContainedFile } from "../datasets/shared.ts";
 import {
   locateDataset,
   readDataset,
@@ -62,6 +64,9 @@ export async function ingestDataset(
   queue: TypedQueue<"features">,
   opts: IngestOptions,
 ): Promise<IngestSummary> {
+  const name = DatasetName.safeParse(opts.dataset);
+  if (!name.success)
+    throw new Error(`dataset ${JSON.stringify(opts.dataset)}: ${name.error.issues[0]!.message}`);
   const { imagesDir } = await locateDataset(opts.format, opts.dir);
   const total = await fs.readdir(imagesDir).then(
     (f) => f.length,
@@ -158,7 +163,7 @@ export async function ingestDataset(
       // boundaries stay deterministic.
       const stored = await Promise.all(
         batch.map(async (record) => {
-          const bytes = await fs.readFile(path.join(imagesDir, record.image));
+          const bytes = await readContainedFile(imagesDir, record.image);
           const id = sha256(bytes);
           const key = keys.image(id, imageExtension(bytes));
           if (!(await store.head(key))) await store.putIfAbsent(key, bytes);
