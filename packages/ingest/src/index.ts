@@ -1,7 +1,13 @@
 export * from "./datasets/index.ts";
 export { ingestDataset, type IngestOptions, type IngestSummary } from "./ingest/ingest-dataset.ts";
 export * from "./reconcile/index.ts";
-export { ingestCommand, type IngestCommandOptions } from "./cli/ingest-command.ts";
+export {
+  ingestCommand,
+  checkDatasetDir,
+  describeIngest,
+  DatasetPathError,
+  type IngestCommandOptions,
+} from "./cli/ingest-command.ts";
 export { progress } from "./cli/progress.ts";
 export { buildEmojiDataset } from "./datasets/emoji/build-emoji-dataset.ts";
 export { apiMain } from "./api/main.ts";

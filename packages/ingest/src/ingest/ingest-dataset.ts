@@ -48,6 +48,9 @@ export interface IngestSummary {
   shardsAlreadyQueued: number;
   shardsAlreadyDone: number;
   encoderId?: string;
+  /** Images per split, and how many took their split from the dataset's lists vs. the file-name hash. */
+  splits: Record<Split, number>;
+  splitSource: { listed: number; hashed: number };
 }
 
 /**
@@ -80,6 +83,8 @@ export async function ingestDataset(
     shardsAlreadyQueued: 0,
     shardsAlreadyDone: 0,
     encoderId,
+    splits: { train: 0, val: 0, test: 0 },
+    splitSource: { listed: 0, hashed: 0 },
   };
   const info: DatasetInfo = {
     name: opts.dataset,
@@ -170,6 +175,8 @@ export async function ingestDataset(
         summary.images++;
         info.images++;
         info.splits[split]++;
+        summary.splits[split]++;
+        summary.splitSource[record.split ? "listed" : "hashed"]++;
         keysById.set(id, key);
         const full = shards.add(id);
         if (full) await flushShard(full);
