@@ -18,3 +18,14 @@ export {
   captionBulkCommand,
   type CaptionCommandOptions,
 } from "./api/caption-command.ts";
+export { statusCommand } from "./status/status-command.ts";
+export {
+  pipelineStatus,
+  listDatasets,
+  type PipelineStatus,
+  type DatasetStatus,
+  type RunStatus,
+  type StatusDeps,
+} from "./status/pipeline-status.ts";
+export { featureProgress, type FeatureProgress } from "./status/feature-status.ts";
+export { renderStatus } from "./status/render-status.ts";

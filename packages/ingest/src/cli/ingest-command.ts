@@ -23,7 +23,10 @@ export async function checkDatasetDir(dir: string, format?: DatasetFormat): Prom
   const stat = await fs.stat(dir).catch(() => undefined);
   if (!stat) throw new DatasetPathError(`no such folder: ${dir}`);
   if (!stat.isDirectory()) throw new DatasetPathError(`not a folder: ${dir} (give the dataset's folder)`);
-  return format ?? (await detectFormat(dir).catch((err: Error) => Promise.reject(new DatasetPathError(err.message))));
+  return (
+    format ??
+    (await detectFormat(dir).catch((err: Error) => Promise.reject(new DatasetPathError(err.message))))
+  );
 }
 
 /** `capflow ingest <dir>`: progress and issues on stderr, the summary on stdout. */
