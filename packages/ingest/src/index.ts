@@ -16,6 +16,8 @@ export { ApiEnv, apiConfigFrom } from "./api/api-env.ts";
 export {
   captionImagesCommand,
   captionBulkCommand,
+  waitForBulkFeatures,
+  BulkNotReadyError,
   type CaptionCommandOptions,
 } from "./api/caption-command.ts";
 export { statusCommand } from "./status/status-command.ts";
@@ -29,3 +31,4 @@ export {
 } from "./status/pipeline-status.ts";
 export { featureProgress, type FeatureProgress } from "./status/feature-status.ts";
 export { renderStatus } from "./status/render-status.ts";
+export { registerWebUi } from "./api/web-routes.ts";

@@ -79,7 +79,16 @@ export interface CaptionResult {
   logProb: number;
   modelVersion: string;
   method: "greedy" | "beam";
+  /** Beam search only: every finished beam, best first (the first is `caption`). */
+  alternatives?: CaptionAlternative[];
   timings: { queuedMs: number; decodeMs: number; encodeMs: number; totalMs: number };
+}
+
+export interface CaptionAlternative {
+  caption: string;
+  logProb: number;
+  /** What the beams were ranked by: logProb / length^lengthPenalty. */
+  score: number;
 }
 
 export interface BulkShardResult {

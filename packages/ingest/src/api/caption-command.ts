@@ -158,6 +158,7 @@ export async function waitForBulkFeatures(
     throw new BulkNotReadyError(
       `no ingested dataset named "${dataset}" in ${rt.store.location}: ` +
         (known.length ? `datasets here: ${known.join(", ")}` : "none ingested yet (capflow ingest <dir>)"),
+      { cause: err },
     );
   }
   let pointer: ModelPointer;
@@ -171,6 +172,7 @@ export async function waitForBulkFeatures(
         (known.length
           ? `published: ${known.join(", ")} (--model <name>)`
           : `train one first: capflow train --dataset ${dataset} --publish-as ${model}`),
+      { cause: err },
     );
   }
   const queue = createQueue("features", { connection: rt.redis, prefix: rt.prefix });

@@ -26,6 +26,7 @@ export async function statusCommand(
         throw new Error(
           `no ingested dataset named "${dataset}" in ${rt.store.location}; ` +
             (known.length ? `datasets: ${known.join(", ")}` : "none ingested yet (capflow ingest <dir>)"),
+          { cause: err },
         );
       }
       throw err;
