@@ -8,20 +8,21 @@ import type { Worker } from "bullmq";
 import {
   createQueue,
   createRedis,
-  loadTf,
   readDatasetInfo,
   startRuntime,
   CommonEnv,
   type LocalStore,
 } from "@capflow/common";
-import { ingestDataset, waitForBulkFeatures } from "@capflow/ingest";
+import { ingestDataset } from "@capflow/ingest";
+import { loadTf, type Encoder } from "@capflow/ml";
+import { waitForBulkFeatures } from "@capflow/cli";
 import { Captioner, createCaptionWorkers } from "@capflow/caption-worker";
 import { extractShard } from "../../packages/feature-worker/src/jobs/extract-shard.ts";
 import { writeShard } from "../../packages/feature-worker/src/shard-writer.ts";
 import { freshPrefix, localStore, redisUrl, tempDir } from "../support/services.ts";
 import { preparePublishedModel } from "../support/pipeline.ts";
 import { drawImage, writeJsonlDataset } from "../support/images.ts";
-import { getJson, keys, type Encoder, type ShardList } from "@capflow/common";
+import { getJson, keys, type ShardList } from "@capflow/common";
 
 /**
  * The capflow command as a user runs it: a child process, stdout and stderr read apart. A model is

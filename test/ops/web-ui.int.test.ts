@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type BrowserContext } from "playwright-core";
 import pino from "pino";
 import type { Worker } from "bullmq";
-import { createQueue, createRedis, loadTf, QUEUE_NAMES, type LocalStore } from "@capflow/common";
-import { buildApiServer, registerWebUi, type ApiConfig, type StatusDeps } from "@capflow/ingest";
+import { createQueue, createRedis, QUEUE_NAMES, type LocalStore } from "@capflow/common";
+import { loadTf } from "@capflow/ml";
+import { buildApiServer, registerWebUi, type ApiConfig, type StatusDeps } from "@capflow/api";
 import { Captioner, createCaptionWorkers } from "@capflow/caption-worker";
 import { writeReport } from "@capflow/trainer";
 import { drawImage } from "../support/images.ts";
@@ -173,9 +174,11 @@ describe("the web page", () => {
     expect(scores.every(Number.isFinite)).toBe(true);
     expect([...scores].sort((a, b) => b - a)).toEqual(scores);
     await expect(page.locator("#facts").textContent()).resolves.toContain(`default@${runId}/epoch-1`);
-    expect(await page.locator("#preview").evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBe(
-      200,
-    );
+    expect(
+      await page
+        .locator("#preview")
+        .evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth),
+    ).toBe(200);
     expect(errors).toEqual([]);
     await page.screenshot({ path: path.join(shots, "web-caption.png"), fullPage: true });
 

@@ -41,7 +41,7 @@ export function registerCaption(program: Command): void {
     .option("-o, --out <file>", "with --bulk: write the results here (default: stdout)")
     .option("--json", "image files: print JSON lines instead of a table (--bulk always does)", false)
     .action(async (images: string[], opts: CaptionCliOptions) => {
-      const ingest = await import("@capflow/ingest");
+      const ingest = await import("../actions/caption.ts");
       if (opts.bulk) {
         if (images.length > 0)
           throw new InvalidArgumentError("give either image files or --bulk <dataset>, not both");

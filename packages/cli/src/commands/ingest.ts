@@ -37,7 +37,7 @@ export function registerIngest(program: Command): void {
     )
     .option("--json", "print the summary as one JSON object", false)
     .action(async (dir: string, opts) => {
-      const { ingestCommand, DatasetPathError } = await import("@capflow/ingest");
+      const { ingestCommand, DatasetPathError } = await import("../actions/ingest.ts");
       try {
         await ingestCommand(dir, opts);
       } catch (err) {

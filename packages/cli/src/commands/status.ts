@@ -14,7 +14,7 @@ export function registerStatus(program: Command): void {
     .argument("[dataset]", "only this dataset (and the runs and caption jobs that use it)")
     .option("--json", "print one JSON object", false)
     .action(async (dataset: string | undefined, opts: { json: boolean }) => {
-      const { statusCommand } = await import("@capflow/ingest");
+      const { statusCommand } = await import("../actions/status.ts");
       await statusCommand(dataset, opts);
     });
 }

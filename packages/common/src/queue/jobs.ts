@@ -121,6 +121,7 @@ export interface CaptionBatch {
 }
 
 /** Job ids are derived from content so that resubmitting is a no-op. */
+export const featuresJobId = (dataset: string, shardId: string) => `features.${dataset}.${shardId}`;
 export const captionShardJobId = (batchId: string, shardId: string) => `caption.${batchId}.${shardId}`;
 
 export const JobCatalog = {

@@ -1,42 +1,20 @@
-import { createHash } from "node:crypto";
+import { sha256 } from "@capflow/common";
 import type { Split } from "../datasets/types.ts";
 
 /** Decisions about how a dataset becomes shards and jobs: pure functions, tested without I/O. */
-
-export const sha256 = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex");
 
 /** A shard is named by its content, so the same images always make the same shard and job id. */
 export function shardIdFor(dataset: string, imageIds: readonly string[]): string {
   return `s${sha256(`${dataset}\n${imageIds.join("\n")}`).slice(0, 24)}`;
 }
 
-/** BullMQ custom ids must not contain ':'; keep them readable and content-derived. */
-export const featuresJobId = (dataset: string, shardId: string) => `features.${dataset}.${shardId}`;
+// Feature job ids live in the job catalog (common), beside the other queues' ids.
+export { featuresJobId } from "@capflow/common";
 
 /** Datasets without split lists get a stable split from the image's file name: 80/10/10. */
 export function splitFor(imageName: string): Split {
   const bucket = parseInt(sha256(imageName).slice(0, 8), 16) % 100;
   return bucket < 80 ? "train" : bucket < 90 ? "val" : "test";
-}
-
-const SIGNATURES: Array<[string, (b: Uint8Array) => boolean]> = [
-  ["jpg", (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff],
-  ["png", (b) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47],
-  ["gif", (b) => b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46],
-  [
-    "webp",
-    (b) =>
-      Buffer.from(b.subarray(0, 4)).toString("latin1") === "RIFF" &&
-      Buffer.from(b.subarray(8, 12)).toString("latin1") === "WEBP",
-  ],
-];
-
-/**
- * The stored extension comes from the bytes, not the file name (a text file named .jpg is stored as
- * .bin and quarantined by the feature worker with a reason, not trusted).
- */
-export function extensionOf(bytes: Uint8Array): string {
-  return SIGNATURES.find(([, test]) => test(bytes))?.[0] ?? "bin";
 }
 
 /** Groups ids into fixed-size shards as they stream by. */

@@ -1,0 +1,21 @@
+export { apiMain } from "./main.ts";
+export { buildApiServer, type ApiDeps, type ApiConfig } from "./server.ts";
+export { ApiEnv, apiConfigFrom } from "./api-env.ts";
+export { enqueueImageCaption, storeImage, awaitCaption, type DecodeChoice } from "./captions.ts";
+export { captionBatchStatus, openCaptionBatchResults, submitCaptionBatch } from "./caption-jobs.ts";
+export { CaptionJobRequest } from "./schemas.ts";
+export { AdminEnv, startAdminServer, registerAdmin } from "./admin/index.ts";
+export {
+  pipelineStatus,
+  listDatasets,
+  listModels,
+  readPublished,
+  type PipelineStatus,
+  type DatasetStatus,
+  type RunStatus,
+  type StatusDeps,
+  type ModelPointer,
+} from "./status/pipeline-status.ts";
+export { featureProgress, type FeatureProgress } from "./status/feature-status.ts";
+export { registerWebUi } from "./web-routes.ts";
+export { type CaptionJobStatus } from "./caption-jobs.ts";
