@@ -62,7 +62,7 @@ function show(r) {
       "tr",
       {},
       el("td", {}, i + 1),
-      el("td", {}, a.caption),
+      el("td", {}, a.caption || "(empty caption)"),
       el("td", {}, a.score.toFixed(3)),
       el("td", {}, a.logProb.toFixed(3)),
     ),
