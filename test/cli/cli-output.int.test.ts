@@ -29,6 +29,8 @@ import { getJson, keys, type ShardList } from "@capflow/common";
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const MAIN = path.join(ROOT, "packages/cli/src/main.ts");
+// By path: the command also runs from folders outside the checkout.
+const TSX_LOADER = path.join(ROOT, "node_modules/tsx/dist/loader.mjs");
 
 interface Ran {
   code: number | null;
@@ -39,7 +41,7 @@ interface Ran {
 function capflow(args: string[], env: Record<string, string>, cwd = ROOT): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CAPFLOW_")));
-    const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], {
+    const child = spawn(process.execPath, ["--import", TSX_LOADER, MAIN, ...args], {
       cwd,
       env: { ...clean, NODE_OPTIONS: "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
