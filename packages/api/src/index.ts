@@ -6,3 +6,17 @@ export { captionBatchStatus, openCaptionBatchResults, submitCaptionBatch } from 
 export { CaptionJobRequest } from "./schemas.ts";
 export { AdminEnv, startAdminServer, registerAdmin } from "./admin/index.ts";
 export { sweepExpired, startSweeper, type RetentionPolicy } from "./retention.ts";
+export {
+  pipelineStatus,
+  listDatasets,
+  listModels,
+  readPublished,
+  type PipelineStatus,
+  type DatasetStatus,
+  type RunStatus,
+  type StatusDeps,
+  type ModelPointer,
+} from "./status/pipeline-status.ts";
+export { featureProgress, type FeatureProgress } from "./status/feature-status.ts";
+export { registerWebUi } from "./web-routes.ts";
+export { type CaptionJobStatus } from "./caption-jobs.ts";

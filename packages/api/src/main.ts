@@ -10,6 +10,7 @@ import { registerAdmin } from "./admin/register-admin.ts";
 import { ApiEnv, apiConfigFrom } from "./api-env.ts";
 import { startSweeper } from "./retention.ts";
 import { buildApiServer } from "./server.ts";
+import { registerWebUi } from "./web-routes.ts";
 
 /** `capflow api`: the HTTP API process, until SIGINT/SIGTERM. */
 export async function apiMain(): Promise<void> {
@@ -36,7 +37,14 @@ export async function apiMain(): Promise<void> {
   // requests (and lets in-flight ones finish) before Redis and the store close.
   rt.shutdown.add("api server", () => app.close());
   // The API is where operators look: bull-board and the admin routes, and every queue's depth.
-  const queues = QUEUE_NAMES.map((name) => createQueue(name, { connection: rt.redis, prefix: rt.prefix }));
+  const ctx = { connection: rt.redis, prefix: rt.prefix };
+  const byName = {
+    features: createQueue("features", ctx),
+    training: createQueue("training", ctx),
+    captions: createQueue("captions", ctx),
+    "caption-bulk": createQueue("caption-bulk", ctx),
+  } satisfies Record<(typeof QUEUE_NAMES)[number], unknown>;
+  const queues = Object.values(byName);
   registerQueueDepthMetrics(queues);
   await registerAdmin(app, {
     queues,
@@ -45,6 +53,8 @@ export async function apiMain(): Promise<void> {
     adminKey: rt.env.CAPFLOW_ADMIN_KEY,
     apiKey: rt.env.CAPFLOW_API_KEY,
   });
+  // The web page (/ and /pipeline) and the /v1 routes it reads.
+  registerWebUi(app, { store: rt.store, queues: byName });
   app.addHook("onClose", async () => {
     await Promise.all(queues.map((q) => q.close()));
   });

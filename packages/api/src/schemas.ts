@@ -55,6 +55,10 @@ export const CaptionDone = z.object({
   logProb: z.number(),
   modelVersion: z.string(),
   method: Method,
+  alternatives: z
+    .array(z.object({ caption: z.string(), logProb: z.number(), score: z.number() }))
+    .optional()
+    .describe("method=beam: every finished beam, best first, with the score they were ranked by"),
   timings: Timings,
 });
 

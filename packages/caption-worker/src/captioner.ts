@@ -1,5 +1,5 @@
 import { UnrecoverableError } from "bullmq";
-import { metrics, type Logger, type ObjectStore } from "@capflow/common";
+import { metrics, type CaptionAlternative, type Logger, type ObjectStore } from "@capflow/common";
 import { PIXELS_PER_IMAGE, type Encoder, type Tf } from "@capflow/ml";
 import { MicroBatcher } from "./micro-batcher.ts";
 import { ModelHolder, type DecoderSettings, type ServingModel } from "./model-holder.ts";
@@ -91,16 +91,25 @@ export class Captioner {
     features: Float32Array,
     n: number,
     req: DecodeRequest,
-  ): Promise<Array<{ caption: string; logProb: number }>> {
+  ): Promise<Array<{ caption: string; logProb: number; alternatives?: CaptionAlternative[] }>> {
     const dim = this.opts.encoder.dim;
     if (req.method === "beam") {
-      const out: Array<{ caption: string; logProb: number }> = [];
+      const out: Array<{ caption: string; logProb: number; alternatives: CaptionAlternative[] }> = [];
       for (let i = 0; i < n; i++) {
-        const [best] = await loaded.decoder.beamSearch(features.subarray(i * dim, (i + 1) * dim), {
+        const beams = await loaded.decoder.beamSearch(features.subarray(i * dim, (i + 1) * dim), {
           width: req.beamWidth,
           maxLength: req.maxLength,
         });
-        out.push({ caption: loaded.vocab.decode(best?.tokens ?? []), logProb: best?.logProb ?? -Infinity });
+        const [best] = beams;
+        out.push({
+          caption: loaded.vocab.decode(best?.tokens ?? []),
+          logProb: best?.logProb ?? -Infinity,
+          alternatives: beams.map((b) => ({
+            caption: loaded.vocab.decode(b.tokens),
+            logProb: b.logProb,
+            score: b.score,
+          })),
+        });
         // The tfjs decoder runs synchronously: let other work (lock renewal) in between captions.
         await new Promise((r) => setImmediate(r));
       }

@@ -49,7 +49,18 @@ export async function startRuntime<S extends z.ZodType<CommonEnv>>(
     shutdown.add("embedded redis", () => endpoint.owned!.stop());
   }
   const redis = createRedis(endpoint.url, "producer");
-  redis.on("error", (err) => log.warn({ err: err.message }, "redis connection error"));
+  // Until the first "ready", waitReady reports an unreachable Redis in one line; after it, each new
+  // kind of error is logged once (not once per reconnect attempt) until the connection recovers.
+  let everReady = false;
+  let lastError: string | undefined;
+  redis.on("ready", () => {
+    everReady = true;
+    lastError = undefined;
+  });
+  redis.on("error", (err) => {
+    if (everReady && err.message !== lastError) log.warn({ err: err.message }, "redis connection error");
+    lastError = err.message;
+  });
   shutdown.add("redis", async () => {
     redis.disconnect();
   });

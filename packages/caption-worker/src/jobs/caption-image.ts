@@ -36,6 +36,7 @@ export async function captionImage(
       logProb: out!.logProb,
       modelVersion: lease.loaded.version,
       method: data.decode.method,
+      ...(out!.alternatives ? { alternatives: out!.alternatives } : {}),
       timings: {
         queuedMs,
         encodeMs: Math.round(decodeStart - encodeStart),

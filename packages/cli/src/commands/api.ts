@@ -11,6 +11,8 @@ export function registerApi(program: Command): void {
         "  POST /v1/caption-jobs          caption an ingested dataset (bulk)\n" +
         "  GET  /v1/caption-jobs/:id      progress; /results once done; DELETE cancels; POST .../retry\n" +
         "  GET  /openapi.json             the OpenAPI 3.1 document\n" +
+        "  GET  /  and  /pipeline         the web page: caption an image; datasets, runs, bulk jobs\n" +
+        "  GET  /v1/status                what `capflow status --json` prints\n" +
         "  GET  /healthz /readyz /metrics\n" +
         "Set CAPFLOW_API_KEY to require `x-api-key` (or a Bearer token) on /v1. Captions need a running\n" +
         "`capflow worker captions`.",

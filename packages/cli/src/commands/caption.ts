@@ -8,6 +8,7 @@ interface CaptionCliOptions {
   bulk?: string;
   split?: "train" | "val" | "test";
   out?: string;
+  json: boolean;
 }
 
 export function registerCaption(program: Command): void {
@@ -16,11 +17,14 @@ export function registerCaption(program: Command): void {
     .summary("caption image files, or a whole ingested dataset with --bulk")
     .description(
       "Caption images with the published model (a running `capflow worker captions` does the work).\n\n" +
-        "  capflow caption a.jpg b.png                    prints `file: caption` for each\n" +
+        "  capflow caption a.jpg b.png          a table: one line per file, in the order given\n" +
+        "  capflow caption --json *.jpg         the same as JSON lines ({file, caption, logProb, modelVersion})\n" +
         "  capflow caption --bulk flickr8k --split test --out test-captions.jsonl\n\n" +
         "Files are stored by content first, so captioning the same image twice with the same model and\n" +
-        "decoding does the work once. --bulk submits one job per shard of an ingested dataset (the same\n" +
-        "submission as POST /v1/caption-jobs), shows progress and writes one JSON line per image.",
+        "decoding does the work once. --bulk first waits (with progress) until every shard of the dataset\n" +
+        "has features from the model's encoder, or says which are missing and what to run; then it submits\n" +
+        "one job per shard (the same submission as POST /v1/caption-jobs), shows progress on stderr and\n" +
+        "writes one JSON line per image to --out or stdout. Exits 1 when any image failed.",
     )
     .argument("[images...]", "image files (JPEG, PNG, GIF, WebP)")
     .option("-m, --model <name>", "published model name", "default")
@@ -35,6 +39,7 @@ export function registerCaption(program: Command): void {
       ]),
     )
     .option("-o, --out <file>", "with --bulk: write the results here (default: stdout)")
+    .option("--json", "image files: print JSON lines instead of a table (--bulk always does)", false)
     .action(async (images: string[], opts: CaptionCliOptions) => {
       const ingest = await import("../actions/caption.ts");
       if (opts.bulk) {

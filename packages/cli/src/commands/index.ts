@@ -7,6 +7,7 @@ import { registerIngest } from "./ingest.ts";
 import { registerQueue } from "./queue.ts";
 import { registerReconcile } from "./reconcile.ts";
 import { registerReport } from "./report.ts";
+import { registerStatus } from "./status.ts";
 import { registerTrain } from "./train.ts";
 import { registerUp } from "./up.ts";
 import { registerWorker } from "./worker.ts";
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerIngest(program);
   registerTrain(program);
   registerWorker(program);
+  registerStatus(program);
   registerQueue(program);
   registerReconcile(program);
   registerReport(program);

@@ -1,4 +1,4 @@
-import { Option, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { positiveInt } from "./up.ts";
 
 const FORMATS = ["flickr8k-csv", "flickr8k-token", "flickr30k", "coco", "jsonl-folder"] as const;
@@ -16,7 +16,15 @@ export function registerIngest(program: Command): void {
         "  flickr8k-token   Flickr8k.token.txt + Flickr_8k.{train,dev,test}Images.txt + Flicker8k_Dataset/\n" +
         "  flickr30k        results.csv (image_name| comment_number| comment) + flickr30k_images/\n" +
         "  coco             annotations/captions_*.json + the image folders\n" +
-        '  jsonl-folder     captions.jsonl ({"image": ..., "captions": [...]}) + images',
+        '  jsonl-folder     captions.jsonl ({"image": ..., "captions": [...]}) + images\n\n' +
+        "Splits (train/val/test) come from the dataset where it has them:\n" +
+        "  Flickr_8k.{train,dev,test}Images.txt beside captions.txt or Flickr8k.token.txt;\n" +
+        "  COCO's annotation file name (captions_train*, captions_val*);\n" +
+        '  a "split" field on a line of captions.jsonl.\n' +
+        "Every image the dataset does not list gets a stable split from a hash of its file name:\n" +
+        "80% train, 10% val, 10% test. So `caption --bulk <dataset> --split test` covers only ~10% of a\n" +
+        "dataset without split lists. The summary prints the counts per split and where they came from.\n\n" +
+        "Prints the summary on stdout (--json: one JSON object), progress and issues on stderr.",
     )
     .argument("<dir>", "the dataset's folder")
     .addOption(new Option("-f, --format <format>", "dataset format").choices(FORMATS))
@@ -27,8 +35,15 @@ export function registerIngest(program: Command): void {
         .choices(["skip", "fail"])
         .default("skip"),
     )
+    .option("--json", "print the summary as one JSON object", false)
     .action(async (dir: string, opts) => {
-      const { ingestCommand } = await import("../actions/ingest.ts");
-      await ingestCommand(dir, opts);
+      const { ingestCommand, DatasetPathError } = await import("../actions/ingest.ts");
+      try {
+        await ingestCommand(dir, opts);
+      } catch (err) {
+        // A wrong folder is a usage error (exit 2), found before any Redis is started.
+        if (err instanceof DatasetPathError) throw new InvalidArgumentError(err.message);
+        throw err;
+      }
     });
 }

@@ -56,7 +56,15 @@ export async function queueCommand(
   const env = parseEnv(CommonEnv, process.env, "queue");
   const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
   const redis = createRedis(endpoint.url, "producer");
-  await waitReady(redis);
+  // waitReady reports a Redis that never answers in one line; later errors end the command below.
+  redis.on("error", () => {});
+  try {
+    await waitReady(redis);
+  } catch (err) {
+    redis.disconnect();
+    await endpoint.owned?.stop();
+    throw err;
+  }
   const queue = createQueue(name, { connection: redis, prefix: env.CAPFLOW_QUEUE_PREFIX });
   const print = (human: string, data: unknown) => out(opts.json ? JSON.stringify(data) : human);
   try {

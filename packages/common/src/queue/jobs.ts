@@ -82,7 +82,16 @@ export interface CaptionResult {
   logProb: number;
   modelVersion: string;
   method: "greedy" | "beam";
+  /** Beam search only: every finished beam, best first (the first is `caption`). */
+  alternatives?: CaptionAlternative[];
   timings: { queuedMs: number; decodeMs: number; encodeMs: number; totalMs: number };
+}
+
+export interface CaptionAlternative {
+  caption: string;
+  logProb: number;
+  /** What the beams were ranked by: logProb / length^lengthPenalty. */
+  score: number;
 }
 
 export interface BulkShardResult {
@@ -115,6 +124,7 @@ export interface CaptionBatch {
 }
 
 /** Job ids are derived from content so that resubmitting is a no-op. */
+export const featuresJobId = (dataset: string, shardId: string) => `features.${dataset}.${shardId}`;
 export const captionShardJobId = (batchId: string, shardId: string) => `caption.${batchId}.${shardId}`;
 
 export const JobCatalog = {

@@ -38,26 +38,54 @@ export async function assertNoEviction(redis: Redis): Promise<void> {
   }
 }
 
-/** A fail-fast connection refuses commands until it is ready; wait for that (or for a clear error). */
+/** Thrown when Redis does not answer in time; one line naming the URL and the last connection error. */
+export class RedisUnreachableError extends Error {
+  override name = "RedisUnreachableError";
+}
+
+/** `redis://user:secret@host:6379/0` → `redis://host:6379/0`: the message may be printed or logged. */
+function where(redis: Redis): string {
+  const { host, port, tls } = redis.options;
+  return `${tls ? "rediss" : "redis"}://${host ?? "127.0.0.1"}:${port ?? 6379}`;
+}
+
+/**
+ * A fail-fast connection refuses commands until it is ready; wait for that, or fail with one clear
+ * line. Without an error listener ioredis printed "[ioredis] Unhandled error event" with a stack trace
+ * on every reconnect attempt (10 of them before the old timeout message, seen with redis://127.0.0.1:1);
+ * this one listens while it waits and reports the last error instead.
+ */
 export async function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   if (redis.status === "ready") return;
-  if (redis.status === "wait") {
-    await redis.connect();
-    return;
+  let lastError: string | undefined;
+  const onError = (err: Error) => {
+    lastError = (err as NodeJS.ErrnoException).code ?? err.message;
+  };
+  redis.on("error", onError);
+  try {
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(
+          new RedisUnreachableError(
+            `cannot reach Redis at ${where(redis)} (${lastError ?? `status ${redis.status}`}) after ${timeoutMs / 1000} s: ` +
+              `is it running? (CAPFLOW_REDIS_URL; unset, capflow starts its own)`,
+          ),
+        );
+      }, timeoutMs);
+      const onReady = () => {
+        cleanup();
+        resolve();
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        redis.off("ready", onReady);
+      };
+      redis.on("ready", onReady);
+    });
+    if (redis.status === "wait") redis.connect().catch(() => {});
+    await ready;
+  } finally {
+    redis.off("error", onError);
   }
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`Redis not ready after ${timeoutMs} ms (status ${redis.status})`));
-    }, timeoutMs);
-    const onReady = () => {
-      cleanup();
-      resolve();
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      redis.off("ready", onReady);
-    };
-    redis.on("ready", onReady);
-  });
 }

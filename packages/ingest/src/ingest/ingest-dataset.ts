@@ -52,6 +52,9 @@ export interface IngestSummary {
   shardsAlreadyQueued: number;
   shardsAlreadyDone: number;
   encoderId?: string;
+  /** Images per split, and how many took their split from the dataset's lists vs. the file-name hash. */
+  splits: Record<Split, number>;
+  splitSource: { listed: number; hashed: number };
 }
 
 /**
@@ -87,6 +90,8 @@ export async function ingestDataset(
     shardsAlreadyQueued: 0,
     shardsAlreadyDone: 0,
     encoderId,
+    splits: { train: 0, val: 0, test: 0 },
+    splitSource: { listed: 0, hashed: 0 },
   };
   const info: DatasetInfo = {
     name: opts.dataset,
@@ -185,6 +190,8 @@ export async function ingestDataset(
         summary.images++;
         info.images++;
         info.splits[split]++;
+        summary.splits[split]++;
+        summary.splitSource[record.split ? "listed" : "hashed"]++;
         pendingById.set(id, { key, file: record.image, split, captions: record.captions });
         const full = shards.add(id);
         if (full) await flushShard(full);

@@ -8,8 +8,8 @@ export function shardIdFor(dataset: string, imageIds: readonly string[]): string
   return `s${sha256(`${dataset}\n${imageIds.join("\n")}`).slice(0, 24)}`;
 }
 
-/** BullMQ custom ids must not contain ':'; keep them readable and content-derived. */
-export const featuresJobId = (dataset: string, shardId: string) => `features.${dataset}.${shardId}`;
+// Feature job ids live in the job catalog (common), beside the other queues' ids.
+export { featuresJobId } from "@capflow/common";
 
 /** Datasets without split lists get a stable split from the image's file name: 80/10/10. */
 export function splitFor(imageName: string): Split {

@@ -1,0 +1,291 @@
+import http from "node:http";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromium, type BrowserContext } from "playwright-core";
+import pino from "pino";
+import type { Worker } from "bullmq";
+import { createQueue, createRedis, QUEUE_NAMES, type LocalStore } from "@capflow/common";
+import { loadTf } from "@capflow/ml";
+import { buildApiServer, registerWebUi, type ApiConfig, type StatusDeps } from "@capflow/api";
+import { Captioner, createCaptionWorkers } from "@capflow/caption-worker";
+import { writeReport } from "@capflow/trainer";
+import { drawImage } from "../support/images.ts";
+import { preparePublishedModel } from "../support/pipeline.ts";
+import { freshPrefix, localStore, redisUrl, tempDir } from "../support/services.ts";
+
+/**
+ * The web page the API serves, in real Chromium (Debian's, through playwright-core), in front of a
+ * real caption worker and a model really trained (briefly) on drawn images: upload, paste and URL
+ * captions with the API key, and the pipeline page. CAPFLOW_SCREENSHOTS_DIR=docs writes the README's
+ * screenshots; otherwise they go to a temp dir.
+ */
+const CHROMIUM = "/usr/bin/chromium";
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--no-first-run",
+];
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const KEY = "web-test-key-0123456789";
+
+describe("the web page", () => {
+  const silent = pino({ level: "silent" });
+  let store: LocalStore;
+  let captioner: Captioner;
+  let workers: { online: Worker; bulk: Worker };
+  const conns: Array<ReturnType<typeof createRedis>> = [];
+  let conn: ReturnType<typeof createRedis>;
+  let prefix: string;
+  let app: Awaited<ReturnType<typeof buildApiServer>>;
+  let base = "";
+  let context: BrowserContext;
+  let userDataDir = "";
+  let shots = "";
+  let imageServer: http.Server;
+  let imageUrl = "";
+  let runId = "";
+  let dataset = "";
+  const queues = {} as StatusDeps["queues"];
+
+  beforeAll(async () => {
+    await fs.access(CHROMIUM).catch(() => {
+      throw new Error(`${CHROMIUM} missing: apt-get install -y chromium (scripts/test.sh does)`);
+    });
+    store = await localStore();
+    const prepared = await preparePublishedModel(store, { images: 24, epochs: 3, runId: "drawn-demo-run" });
+    runId = prepared.result.runId;
+    dataset = prepared.dataset;
+    await writeReport(store, runId);
+    const { tf } = await loadTf();
+    captioner = new Captioner({
+      store,
+      tf,
+      log: silent,
+      encoder: prepared.encoder,
+      maxBatch: 32,
+      maxWaitMs: 5,
+    });
+    prefix = freshPrefix();
+    workers = createCaptionWorkers({
+      captioner,
+      store,
+      connect: () => {
+        const c = createRedis(redisUrl(), "worker");
+        conns.push(c);
+        return c;
+      },
+      prefix,
+      log: silent,
+      concurrency: 8,
+      bulkConcurrency: 2,
+      maxPixels: 50_000_000,
+    });
+    conn = createRedis(redisUrl(), "producer");
+    const config: ApiConfig = {
+      apiKey: KEY,
+      maxBodyBytes: 1024 * 1024,
+      waitMs: 120_000,
+      maxQueueDepth: 1000,
+      // The test's image server is on loopback.
+      urlFetch: { maxBytes: 1024 * 1024, timeoutMs: 5_000, allowPrivate: true },
+    };
+    app = await buildApiServer({ store, redis: conn, prefix, log: silent, config });
+    const ctx = { connection: conn, prefix };
+    Object.assign(queues, {
+      features: createQueue("features", ctx),
+      training: createQueue("training", ctx),
+      captions: createQueue("captions", ctx),
+      "caption-bulk": createQueue("caption-bulk", ctx),
+    });
+    registerWebUi(app, { store, queues });
+    base = await app.listen({ host: "127.0.0.1", port: 0 });
+
+    const jpeg = await drawImage(4711, "jpeg", 200);
+    imageServer = http.createServer((_req, res) =>
+      res.writeHead(200, { "content-type": "image/jpeg" }).end(jpeg),
+    );
+    await new Promise<void>((r) => imageServer.listen(0, "127.0.0.1", r));
+    imageUrl = `http://127.0.0.1:${(imageServer.address() as { port: number }).port}/dog.jpg`;
+
+    shots = process.env.CAPFLOW_SCREENSHOTS_DIR
+      ? path.resolve(ROOT, process.env.CAPFLOW_SCREENSHOTS_DIR)
+      : await fs.mkdtemp(path.join(os.tmpdir(), "capflow-web-"));
+    userDataDir = await tempDir("chromium-web");
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      args: ARGS,
+      headless: true,
+      viewport: { width: 1200, height: 800 },
+    });
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    await fs.rm(userDataDir, { recursive: true, force: true });
+    imageServer?.close();
+    await app?.close();
+    await workers?.online.close();
+    await workers?.bulk.close();
+    for (const name of QUEUE_NAMES) {
+      await queues[name]?.obliterate({ force: true });
+      await queues[name]?.close();
+    }
+    conn?.disconnect();
+    for (const c of conns) c.disconnect();
+    captioner?.dispose();
+  });
+
+  it("captions an uploaded image with the API key: caption, beam alternatives with scores, model version", async () => {
+    const file = path.join(await tempDir("web-upload"), "drawn-dog.png");
+    await fs.writeFile(file, await drawImage(31337, "png", 200));
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(`${base}/`);
+    await expect(page.title()).resolves.toBe("capflow · caption an image");
+
+    // Without the key the API refuses, and the page says what to do.
+    await page.setInputFiles("#file", file);
+    await page.locator("#status", { hasText: "needs a key" }).waitFor({ timeout: 60_000 });
+
+    // The key, entered with the keyboard, is kept in this browser.
+    await page.focus("#api-key");
+    await page.keyboard.type(KEY);
+    await page.keyboard.press("Enter");
+    await page.locator("[data-key-state]", { hasText: "key stored" }).waitFor();
+    await page.setInputFiles("#file", []);
+    await page.setInputFiles("#file", file);
+    await page.locator("#status", { hasText: "captioned drawn-dog.png" }).waitFor({ timeout: 120_000 });
+    // What the API answers for the same image and decoding (the job is shared: same answer).
+    const api = await fetch(`${base}/v1/captions?method=beam&beamWidth=3`, {
+      method: "POST",
+      headers: { "content-type": "image/png", "x-api-key": KEY },
+      body: await fs.readFile(file),
+    });
+    const caption = ((await api.json()) as { caption: string }).caption || "(empty caption)";
+    expect(await page.locator("#caption").textContent()).toBe(caption);
+    const alternatives = page.locator("#alternatives tbody tr");
+    expect(await alternatives.count()).toBeGreaterThanOrEqual(1);
+    expect(await alternatives.count()).toBeLessThanOrEqual(3);
+    // The first alternative is the caption; scores are numbers, best first.
+    expect(await alternatives.first().locator("td").nth(1).textContent()).toBe(caption);
+    const scores = (await page.locator("#alternatives tbody tr td:nth-child(3)").allTextContents()).map(
+      Number,
+    );
+    expect(scores.every(Number.isFinite)).toBe(true);
+    expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+    await expect(page.locator("#facts").textContent()).resolves.toContain(`default@${runId}/epoch-`);
+    expect(
+      await page
+        .locator("#preview")
+        .evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth),
+    ).toBe(200);
+    expect(errors).toEqual([]);
+    await page.screenshot({ path: path.join(shots, "web-caption.png"), fullPage: true });
+
+    await page.close();
+  });
+
+  it("captions a pasted image and a URL typed and submitted with the keyboard", async () => {
+    const page = await context.newPage();
+    await page.goto(`${base}/`);
+    const png = (await drawImage(99, "png", 120)).toString("base64");
+    // A paste event carrying an image file, as the browser builds one for Ctrl+V (page-side code
+    // as a string: the test's TypeScript has no DOM types).
+    await page.evaluate(`(() => {
+      const bytes = Uint8Array.from(atob(${JSON.stringify(png)}), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], "clipboard.png", { type: "image/png" }));
+      document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true }));
+    })()`);
+    await page.locator("#status", { hasText: "captioned clipboard.png" }).waitFor({ timeout: 120_000 });
+
+    await page.focus("#url");
+    await page.keyboard.type(imageUrl);
+    await page.keyboard.press("Enter");
+    await page.locator("#status", { hasText: `captioned ${imageUrl}` }).waitFor({ timeout: 120_000 });
+    expect((await page.locator("#caption").textContent())!.length).toBeGreaterThan(0);
+
+    // Every control can be reached with Tab and has a name.
+    const names: string[] = [];
+    await page.focus("body");
+    for (let i = 0; i < 16; i++) {
+      await page.keyboard.press("Tab");
+      names.push(
+        await page.evaluate<string>(
+          "document.activeElement?.id || document.activeElement?.textContent?.trim() || ''",
+        ),
+      );
+    }
+    for (const id of ["api-key", "file", "url", "method", "beam-width", "model"]) expect(names).toContain(id);
+    await page.close();
+  });
+
+  it("shows confidence and the out-of-domain flag when the API returns them", async () => {
+    // These fields come from another branch's worker; the page must render them once they exist. The
+    // answer is the real one from this API, with the two fields added on its way to the page.
+    const page = await context.newPage();
+    await page.route(
+      (url) => url.pathname === "/v1/captions",
+      async (route) => {
+        const res = await route.fetch();
+        const body = (await res.json()) as Record<string, unknown>;
+        await route.fulfill({ response: res, json: { ...body, confidence: 0.12, outOfDomain: true } });
+      },
+    );
+    await page.goto(`${base}/`);
+    const file = path.join(await tempDir("web-ood"), "ood.png");
+    await fs.writeFile(file, await drawImage(4242, "png", 150));
+    await page.setInputFiles("#file", file);
+    await page.locator("#flags", { hasText: "out of domain" }).waitFor({ timeout: 120_000 });
+    await expect(page.locator("#flags").textContent()).resolves.toContain("confidence 12%");
+    await page.close();
+  });
+
+  it("lists datasets, runs (with their report) and bulk jobs with progress, and links bull-board and metrics", async () => {
+    const submit = await fetch(`${base}/v1/caption-jobs`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-api-key": KEY },
+      body: JSON.stringify({ dataset }),
+    });
+    expect(submit.status).toBe(202);
+    const { id } = (await submit.json()) as { id: string };
+
+    const page = await context.newPage();
+    await page.goto(`${base}/pipeline`);
+    const row = page.locator("#datasets tbody tr", { hasText: dataset });
+    await row.waitFor({ timeout: 30_000 });
+    await expect(row.textContent()).resolves.toContain("3/3");
+    const run = page.locator("#runs tbody tr", { hasText: runId });
+    await expect(run.textContent()).resolves.toMatch(/3\/3 \(finished\)/);
+    await expect(run.textContent()).resolves.toContain("default");
+    await page
+      .locator("#batches tbody tr", { hasText: id })
+      .locator("text=done")
+      .waitFor({ timeout: 120_000 });
+    await expect(page.locator("#batches tbody tr", { hasText: id }).textContent()).resolves.toContain(
+      "24/24",
+    );
+    for (const href of ["/admin/queues", "/metrics", "/"])
+      expect(await page.locator(`nav a[href="${href}"]`).count()).toBe(1);
+    await page.screenshot({ path: path.join(shots, "web-pipeline.png"), fullPage: true });
+
+    // The report opens (fetched with the key) in a new tab.
+    const [popup] = await Promise.all([
+      context.waitForEvent("page"),
+      run.getByRole("link", { name: "HTML report" }).click(),
+    ]);
+    await popup.waitForLoadState();
+    await expect(popup.title()).resolves.toBe(`capflow run ${runId}`);
+    await popup.close();
+    await page.close();
+
+    const noKey = await fetch(`${base}/v1/status`);
+    expect(noKey.status).toBe(401);
+  });
+});
