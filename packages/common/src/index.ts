@@ -31,3 +31,4 @@ export * from "./preprocess/decode-image.ts";
 export * from "./admin/index.ts";
 export * from "./serve-worker.ts";
 export { EncoderEnvShape, encoderModelFromEnv } from "./encoder/encoder-env.ts";
+export * from "./queue/redis-config.ts";

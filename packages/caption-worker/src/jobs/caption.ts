@@ -1,5 +1,5 @@
 import type { Job, Worker } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@capflow/common";
 import { createWorker, metrics, type Logger, type ObjectStore } from "@capflow/common";
 import type { Captioner } from "../captioner.ts";
 import { captionImage } from "./caption-image.ts";
@@ -19,7 +19,7 @@ const outcomes = metrics.counter("capflow_caption_jobs_total", "Caption jobs fin
 export interface CaptionWorkerDeps {
   captioner: Captioner;
   store: ObjectStore;
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   log: Logger;
   concurrency: number;
@@ -59,7 +59,7 @@ export function createBulkCaptionWorker(deps: Omit<CaptionWorkerDeps, "maxPixels
  */
 export function createCaptionWorkers(
   deps: Omit<CaptionWorkerDeps, "connection" | "concurrency"> & {
-    connect: () => Redis;
+    connect: () => RedisClient;
     concurrency: number;
     bulkConcurrency: number;
   },

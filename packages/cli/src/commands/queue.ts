@@ -3,9 +3,9 @@ import {
   CommonEnv,
   QUEUE_NAMES,
   createQueue,
-  createRedis,
+  connectRedis,
   parseEnv,
-  resolveRedis,
+  resolveRedisSettings,
   waitReady,
   type QueueName,
 } from "@capflow/common";
@@ -55,8 +55,8 @@ export async function queueCommand(
   const { cleanJobs, listFailed, pauseQueue, queueStats, resumeQueue, retryFailed, setConcurrency } =
     await import("@capflow/common");
   const env = parseEnv(CommonEnv, process.env, "queue");
-  const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
-  const redis = createRedis(endpoint.url, "producer");
+  const { settings, endpoint } = await resolveRedisSettings(env);
+  const redis = connectRedis(settings, "producer");
   await waitReady(redis);
   const queue = createQueue(name, { connection: redis, prefix: env.CAPFLOW_QUEUE_PREFIX });
   const print = (human: string, data: unknown) => out(opts.json ? JSON.stringify(data) : human);

@@ -1,12 +1,12 @@
 import type { Worker } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@capflow/common";
 import { createWorker, type Logger, type ObjectStore, type Tf } from "@capflow/common";
 import { trainRun } from "./train-run.ts";
 
 export interface TrainerWorkerDeps {
   store: ObjectStore;
   tf: Tf;
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   log: Logger;
   /** The job's lock (default 120 s); see `CAPFLOW_TRAINER_LOCK_SECONDS`. */
