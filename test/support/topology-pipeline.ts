@@ -24,6 +24,8 @@ import { sleep } from "./redis-topologies.ts";
 
 export interface TopologyRun {
   topology: string;
+  /** CAPFLOW_HOME of the run; the local store is its `store/`. */
+  home: string;
   ledger: Ledger;
   /** Shards the run had to recover with the reconciler (0 where nothing was lost). */
   reconciled: ReconcileSummary[];
@@ -192,7 +194,7 @@ export async function runPipelineOn(
     ms.captions = Date.now() - t;
 
     const ledger = await checkLedger(rt.store, dataset, encoder.id);
-    return { topology, ledger, reconciled, trained, caption, bulkCaptioned: captioned, ms };
+    return { topology, home, ledger, reconciled, trained, caption, bulkCaptioned: captioned, ms };
   } finally {
     for (const w of workers) await w.close();
     for (const close of closers.reverse()) await close();
