@@ -9,7 +9,7 @@ import {
   startRuntime,
   waitReady,
 } from "@capflow/common";
-import { journalKey } from "../../packages/feature-worker/src/crash-journal.ts";
+import { journalKey } from "@capflow/feature-worker";
 import { redisCli, startAcl, startCluster, startTls, type Topology } from "../support/redis-topologies.ts";
 import { runPipelineOn, type TopologyRun } from "../support/topology-pipeline.ts";
 import { tempDir } from "../support/services.ts";

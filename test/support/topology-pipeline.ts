@@ -6,12 +6,12 @@ import {
   createQueue,
   createQueueEvents,
   keys,
-  loadTf,
   readDatasetInfo,
   startRuntime,
   type CaptionResult,
   type Runtime,
 } from "@capflow/common";
+import { loadTf } from "@capflow/ml";
 import { ingestDataset, type ReconcileSummary } from "@capflow/ingest";
 import { announceEncoder, createFeatureWorker } from "@capflow/feature-worker";
 import { createTrainerWorker } from "@capflow/trainer";

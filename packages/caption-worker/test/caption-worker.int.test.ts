@@ -5,13 +5,12 @@ import {
   createQueue,
   createRedis,
   keys,
-  loadTf,
-  publishModel,
   readDatasetInfo,
   type BulkResultLine,
   type CaptionResult,
   type ObjectStore,
 } from "@capflow/common";
+import { loadTf, publishModel } from "@capflow/ml";
 import { Captioner, createCaptionWorkers } from "@capflow/caption-worker";
 import { freshPrefix, localStore, redisUrl } from "../../../test/support/services.ts";
 import { preparePublishedModel } from "../../../test/support/pipeline.ts";

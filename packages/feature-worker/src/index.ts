@@ -7,4 +7,6 @@ export {
   type FeatureWorkerDeps,
 } from "./jobs/extract-features.ts";
 export { extractShard, readShardList, type ShardList, type ShardFailure } from "./jobs/extract-shard.ts";
-export { loadEncoder, type Encoder } from "@capflow/common";
+export { loadEncoder, type Encoder } from "@capflow/ml";
+export { writeShard } from "./shard-writer.ts";
+export { journalKey } from "./crash-journal.ts";

@@ -1,4 +1,4 @@
-// The two soaks of RELIABILITY.md test 14, shared by the chaos test (thousands of iterations) and
+// The two soaks of docs/reliability.md test 14, shared by the chaos test (thousands of iterations) and
 // its short CI variant (a few hundred).
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -8,14 +8,13 @@ import {
   LocalStore,
   createQueue,
   createRedis,
-  publishModel,
   readDatasetInfo,
-  readModelPointer,
   keys,
   type CaptionResult,
   type JobInput,
   type QueueName,
 } from "@capflow/common";
+import { publishModel, readModelPointer } from "@capflow/ml";
 import { freshPrefix, producer, redisUrl, tempDir } from "../services.ts";
 import { preparePublishedModel } from "../pipeline.ts";
 import { putSoakImages, type SoakImage } from "./images.ts";
