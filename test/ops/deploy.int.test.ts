@@ -118,7 +118,7 @@ describe("deploy/ (static checks)", () => {
     // The capflow images are built from the Dockerfiles here.
     expect(fs.existsSync(path.join(DEPLOY, "docker/Dockerfile"))).toBe(true);
     expect(fs.readFileSync(path.join(DEPLOY, "docker/Dockerfile"), "utf8")).toMatch(
-      /^FROM node:20-bookworm-slim/m,
+      /^FROM node:\$\{NODE_VERSION\}-bookworm-slim/m,
     );
     expect(fs.readFileSync(path.join(DEPLOY, "docker/Dockerfile.gpu"), "utf8")).toMatch(
       /^FROM nvidia\/cuda:12\.[\d.]+-cudnn/m,
@@ -214,7 +214,8 @@ describe("deploy/ (static checks)", () => {
         "capflow-secrets",
       ]);
       expect(
-        (c.env ?? []).map((e) => e.name).filter((n) => !known.has(n)),
+        // HOME is the process's own (the root filesystem is read-only; it points at the mounted /tmp).
+        (c.env ?? []).map((e) => e.name).filter((n) => n !== "HOME" && !known.has(n)),
         where,
       ).toEqual([]);
       if (where === "capflow-feature-worker") {
@@ -248,6 +249,78 @@ describe("deploy/ (static checks)", () => {
       expect(s.spec.triggers[0]!.type).toBe("prometheus");
       expect(s.spec.triggers[0]!.metadata.query).toContain("capflow_queue_jobs");
     }
+  });
+
+  it("runs every k8s workload as non-root on a read-only root filesystem, with every written path mounted", () => {
+    interface Container {
+      name: string;
+      image: string;
+      securityContext?: { readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean };
+      volumeMounts?: Array<{ name: string; mountPath: string }>;
+      env?: Array<{ name: string; value?: string }>;
+    }
+    interface Deployment {
+      kind: string;
+      metadata: { name: string };
+      spec: {
+        template: {
+          spec: {
+            securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+            containers: Container[];
+            volumes?: Array<{ name: string; emptyDir?: unknown }>;
+          };
+        };
+      };
+    }
+    const files = walk(path.join(DEPLOY, "k8s")).filter((f) => /\.ya?ml$/.test(f));
+    const deployments = files
+      .flatMap(docsOf)
+      .filter((o) => o?.kind === "Deployment") as unknown as Deployment[];
+    const config = files
+      .flatMap(docsOf)
+      .find((o) => o?.kind === "ConfigMap" && (o.metadata as { name: string }).name === "capflow-config") as {
+      data: Record<string, string>;
+    };
+    expect(deployments.length).toBeGreaterThanOrEqual(4);
+    const kustomization = YAML.parse(
+      fs.readFileSync(path.join(DEPLOY, "k8s/kustomization.yaml"), "utf8"),
+    ) as {
+      resources: string[];
+      images: Array<{ name: string }>;
+    };
+    const imageNames = new Set(kustomization.images.map((i) => i.name));
+    for (const d of deployments) {
+      const pod = d.spec.template.spec;
+      expect(pod.securityContext?.runAsNonRoot, d.metadata.name).toBe(true);
+      expect(pod.securityContext?.runAsUser, d.metadata.name).toBeGreaterThan(0);
+      const volumes = new Set((pod.volumes ?? []).map((v) => v.name));
+      for (const c of pod.containers) {
+        const where = `${d.metadata.name}/${c.name}`;
+        expect(c.securityContext?.readOnlyRootFilesystem, where).toBe(true);
+        expect(c.securityContext?.allowPrivilegeEscalation, where).toBe(false);
+        // The image name is set once, in kustomization.yaml (no :latest pulled from Docker Hub).
+        expect(imageNames.has(c.image), where).toBe(true);
+        const mounts = c.volumeMounts ?? [];
+        for (const m of mounts) expect(volumes.has(m.name), `${where}: volume ${m.name}`).toBe(true);
+        const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? ""]));
+        const written = [env.HOME, config.data.CAPFLOW_HOME, env.CAPFLOW_ENCODER_CACHE, "/tmp"].filter(
+          Boolean,
+        );
+        if (/worker features|worker captions/.test(JSON.stringify((c as { args?: string[] }).args ?? [])))
+          expect(
+            env.CAPFLOW_ENCODER_CACHE,
+            `${where}: the encoder cache must be set (EACCES under /app)`,
+          ).toBeTruthy();
+        for (const p of written as string[])
+          expect(
+            mounts.some((m) => p === m.mountPath || p.startsWith(`${m.mountPath}/`)),
+            `${where}: ${p} is written but not on a mounted volume`,
+          ).toBe(true);
+      }
+    }
+    const listed = new Set(kustomization.resources);
+    for (const f of files.map((f) => path.basename(f)))
+      if (!["kustomization.yaml", "secret.example.yaml"].includes(f)) expect(listed.has(f), f).toBe(true);
   });
 
   it("has Grafana dashboards whose panels each have a datasource and a query", () => {

@@ -29,3 +29,4 @@ export * from "./ops/queue-metrics.ts";
 export * from "./serve-worker.ts";
 export * from "./content/hash.ts";
 export * from "./content/image-format.ts";
+export * from "./queue/redis-config.ts";

@@ -1,4 +1,3 @@
-import type { Redis } from "ioredis";
 import type { z } from "zod";
 import { CommonEnv, redactEnv } from "./config/env.ts";
 import { parseEnv } from "./config/parse-env.ts";
@@ -6,8 +5,9 @@ import { redactUrl } from "./config/redact.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { enableDefaultMetrics } from "./ops/metrics.ts";
 import { startOpsServer, type Check } from "./ops/ops-server.ts";
-import { assertNoEviction, createRedis } from "./queue/redis.ts";
-import { resolveRedis } from "./queue/redis-endpoint.ts";
+import { assertNoEviction, connectRedis, type RedisClient } from "./queue/redis.ts";
+import { describeRedis, type RedisSettings } from "./queue/redis-config.ts";
+import { resolveRedisSettings } from "./queue/redis-endpoint.ts";
 import { Shutdown } from "./shutdown.ts";
 import { createStore } from "./store/index.ts";
 import type { ObjectStore } from "./store/object-store.ts";
@@ -16,10 +16,12 @@ export interface Runtime<E extends CommonEnv = CommonEnv> {
   role: string;
   env: E;
   log: Logger;
+  /** The configured (or embedded) URL; with `redisSettings`, what a child process needs. */
   redisUrl: string;
+  redisSettings: RedisSettings;
   /** Producer connection: fails fast. Workers create their own with `workerConnection()`. */
-  redis: Redis;
-  workerConnection(): Redis;
+  redis: RedisClient;
+  workerConnection(): RedisClient;
   prefix: string;
   store: ObjectStore;
   shutdown: Shutdown;
@@ -43,12 +45,12 @@ export async function startRuntime<S extends z.ZodType<CommonEnv>>(
   if (opts.signals !== false) shutdown.installSignalHandlers();
   enableDefaultMetrics(role);
 
-  const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
+  const { settings, endpoint } = await resolveRedisSettings(env);
   if (endpoint.owned) {
     log.info({ url: redactUrl(endpoint.url) }, "started embedded redis-server");
     shutdown.add("embedded redis", () => endpoint.owned!.stop());
   }
-  const redis = createRedis(endpoint.url, "producer");
+  const redis = connectRedis(settings, "producer");
   // Until the first "ready", waitReady reports an unreachable Redis in one line; after it, each new
   // kind of error is logged once (not once per reconnect attempt) until the connection recovers.
   let everReady = false;
@@ -64,13 +66,20 @@ export async function startRuntime<S extends z.ZodType<CommonEnv>>(
   shutdown.add("redis", async () => {
     redis.disconnect();
   });
-  await assertNoEviction(redis);
+  log.info({ redis: describeRedis(settings) }, "redis");
+  try {
+    await assertNoEviction(redis, (msg, fields) => log.warn(fields, msg));
+  } catch (err) {
+    // Close what was opened (the connection, an embedded Redis) before failing the boot.
+    await shutdown.run();
+    throw err;
+  }
 
   const store = createStore(env);
   shutdown.add("store", () => store.close());
   log.info({ config: redactEnv(env as Record<string, unknown>), store: store.location }, "configured");
 
-  const workerConnections: Redis[] = [];
+  const workerConnections: RedisClient[] = [];
   shutdown.add("worker connections", async () => {
     for (const c of workerConnections) c.disconnect();
   });
@@ -80,12 +89,13 @@ export async function startRuntime<S extends z.ZodType<CommonEnv>>(
     env,
     log,
     redisUrl: endpoint.url,
+    redisSettings: settings,
     redis,
     prefix: env.CAPFLOW_QUEUE_PREFIX,
     store,
     shutdown,
     workerConnection() {
-      const c = createRedis(endpoint.url, "worker");
+      const c = connectRedis(settings, "worker");
       c.on("error", (err) => log.warn({ err: err.message }, "redis worker connection error"));
       workerConnections.push(c);
       return c;

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@capflow/common";
 import { z } from "zod";
 import type { CrashRecord } from "./crash-isolation.ts";
 
@@ -45,7 +45,7 @@ return 0`;
 
 export const journalKey = (prefix: string, jobId: string) => `capflow:${prefix}:inflight:features:${jobId}`;
 
-export function redisCrashJournal(redis: Redis, prefix: string, ttlMs = JOURNAL_TTL_MS): CrashJournal {
+export function redisCrashJournal(redis: RedisClient, prefix: string, ttlMs = JOURNAL_TTL_MS): CrashJournal {
   const key = (jobId: string) => journalKey(prefix, jobId);
   return {
     async claim(jobId, owner) {

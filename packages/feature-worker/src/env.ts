@@ -2,7 +2,7 @@ import os from "node:os";
 import { z } from "zod";
 import { CommonEnv, envInt } from "@capflow/common";
 // ./encoder/encoder-env.ts (outside this change's files).
-import { EncoderEnvShape } from "@capflow/ml";
+import { EXECUTION_PROVIDERS, EncoderEnvShape } from "@capflow/ml";
 
 export const FeatureEnv = CommonEnv.extend({
   ...EncoderEnvShape,
@@ -20,6 +20,11 @@ export const FeatureEnv = CommonEnv.extend({
         .map((p) => p.trim())
         .filter(Boolean),
     ),
+  // A GPU node sets this (e.g. cuda): the worker refuses to start when that provider did not load.
+  CAPFLOW_FEATURE_REQUIRE_PROVIDER: z.enum(EXECUTION_PROVIDERS).optional(),
+  // What the node was deployed as ("gpu" in the GPU manifests); a label of capflow_build_info, so an
+  // alert can catch a worker labelled gpu whose encoder runs on the cpu.
+  CAPFLOW_NODE_ACCELERATOR: z.enum(["cpu", "gpu"]).default("cpu"),
   CAPFLOW_MAX_IMAGE_PIXELS: envInt(1).default(50_000_000),
   CAPFLOW_ENCODER_CACHE: z.string().optional(),
   CAPFLOW_LIVENESS_STALE_SECONDS: envInt(10).default(600),

@@ -2,12 +2,15 @@ import { serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
 import { loadEncoder as load } from "@capflow/ml";
 import { encoderModelFromEnv } from "@capflow/ml";
 import { FeatureEnv } from "./env.ts";
+import { assertProvider, primaryProvider } from "./require-provider.ts";
 import { announceEncoder, createFeatureWorker } from "./jobs/extract-features.ts";
 
 /** `capflow worker features`: one process, one encoder, one BullMQ worker. */
 export async function main(): Promise<void> {
   const rt = await startRuntime("feature-worker", FeatureEnv);
   const { env, log } = rt;
+  const required = env.CAPFLOW_FEATURE_REQUIRE_PROVIDER;
+  const providers = env.CAPFLOW_FEATURE_EXECUTION_PROVIDERS;
   const encoder = await load({
     runtime: env.CAPFLOW_FEATURE_RUNTIME,
     threads: env.CAPFLOW_FEATURE_THREADS,
@@ -15,11 +18,29 @@ export async function main(): Promise<void> {
     model: encoderModelFromEnv(env),
     store: rt.store,
     executionProviders:
-      env.CAPFLOW_FEATURE_RUNTIME === "onnx" ? env.CAPFLOW_FEATURE_EXECUTION_PROVIDERS : undefined,
+      env.CAPFLOW_FEATURE_RUNTIME === "onnx"
+        ? // A required provider goes first even when the list forgot it.
+          required && !providers.includes(required)
+          ? [required, ...providers]
+          : providers
+        : undefined,
     logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
   });
   rt.shutdown.add("encoder", () => encoder.dispose());
-  setBuildInfo({ runtime: encoder.runtime, backend: encoder.backend, encoder: encoder.id });
+  setBuildInfo({
+    runtime: encoder.runtime,
+    backend: encoder.backend,
+    encoder: encoder.id,
+    provider: primaryProvider(encoder.backend),
+    accelerator: env.CAPFLOW_NODE_ACCELERATOR,
+  });
+  try {
+    assertProvider(required, encoder.backend);
+  } catch (err) {
+    log.fatal({ backend: encoder.backend, required }, (err as Error).message);
+    await rt.shutdown.run();
+    throw err;
+  }
   log.info(
     { encoder: encoder.id, runtime: encoder.runtime, backend: encoder.backend, dim: encoder.dim },
     "encoder loaded",

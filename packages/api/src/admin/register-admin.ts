@@ -3,7 +3,7 @@ import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { FastifyAdapter } from "@bull-board/fastify";
 import type { Queue } from "bullmq";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@capflow/common";
 import { z } from "zod";
 import {
   CLEANABLE_STATES,
@@ -20,7 +20,7 @@ import { ADMIN_KEY_COOKIE, ADMIN_KEY_HEADER, checkAccess } from "../access.ts";
 export interface AdminOptions {
   queues: Queue[];
   /** The producer connection and queue prefix, for the concurrency keys. */
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** CAPFLOW_ADMIN_KEY. Without it the board is read-only and every mutating route answers 403. */
   adminKey?: string;

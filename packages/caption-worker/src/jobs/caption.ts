@@ -1,5 +1,4 @@
 import type { Job, Worker } from "bullmq";
-import type { Redis } from "ioredis";
 import { UnrecoverableError } from "bullmq";
 import {
   createWorker,
@@ -9,6 +8,7 @@ import {
   metrics,
   type Logger,
   type ObjectStore,
+  type RedisClient,
 } from "@capflow/common";
 import type { Captioner } from "../captioner.ts";
 import { captionImage } from "./caption-image.ts";
@@ -28,7 +28,7 @@ const outcomes = metrics.counter("capflow_caption_jobs_total", "Caption jobs fin
 export interface CaptionWorkerDeps {
   captioner: Captioner;
   store: ObjectStore;
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   log: Logger;
   concurrency: number;
@@ -88,7 +88,7 @@ export function createBulkCaptionWorker(deps: Omit<CaptionWorkerDeps, "maxPixels
  */
 export function createCaptionWorkers(
   deps: Omit<CaptionWorkerDeps, "connection" | "concurrency"> & {
-    connect: () => Redis;
+    connect: () => RedisClient;
     concurrency: number;
     bulkConcurrency: number;
   },

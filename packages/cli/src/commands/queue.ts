@@ -3,9 +3,9 @@ import {
   CommonEnv,
   QUEUE_NAMES,
   createQueue,
-  createRedis,
+  connectRedis,
   parseEnv,
-  resolveRedis,
+  resolveRedisSettings,
   waitReady,
   type QueueName,
 } from "@capflow/common";
@@ -54,8 +54,8 @@ export async function queueCommand(
   const { cleanJobs, listFailed, pauseQueue, queueStats, resumeQueue, retryFailed, setConcurrency } =
     await import("@capflow/common");
   const env = parseEnv(CommonEnv, process.env, "queue");
-  const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
-  const redis = createRedis(endpoint.url, "producer");
+  const { settings, endpoint } = await resolveRedisSettings(env);
+  const redis = connectRedis(settings, "producer");
   // waitReady reports a Redis that never answers in one line; later errors end the command below.
   redis.on("error", () => {});
   try {

@@ -1,6 +1,13 @@
 import path from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
-import { CommonEnv, parseEnv, resolveRedis, assertNoEviction, createRedis, redactUrl } from "@capflow/common";
+import {
+  CommonEnv,
+  parseEnv,
+  resolveRedisSettings,
+  assertNoEviction,
+  connectRedis,
+  redactUrl,
+} from "@capflow/common";
 import { Supervisor } from "../supervisor.ts";
 
 export const positiveInt = (value: string): number => {
@@ -26,8 +33,8 @@ export async function up(
   onReady?: (s: Supervisor, redisUrl: string) => Promise<void>,
 ): Promise<void> {
   const env = parseEnv(CommonEnv, process.env, "up");
-  const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
-  const probe = createRedis(endpoint.url, "producer");
+  const { settings, endpoint } = await resolveRedisSettings(env);
+  const probe = connectRedis(settings, "producer");
   try {
     await assertNoEviction(probe);
   } finally {

@@ -2,6 +2,7 @@ import path from "node:path";
 import { z } from "zod";
 import { envBoolean, envInt } from "./parse-env.ts";
 import { redactUrl } from "./redact.ts";
+import { REDIS_MODES, RedisUrlList, type RedisSettings } from "../queue/redis-config.ts";
 
 /**
  * The variables every capflow process reads. Roles extend this schema with their own
@@ -11,12 +12,23 @@ export const CommonEnv = z.object({
   CAPFLOW_HOME: z.string().default(".capflow"),
   CAPFLOW_REDIS_URL: z
     .string()
-    .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+    .regex(
+      /^rediss?:\/\/[^,\s]+(\s*,\s*rediss?:\/\/[^,\s]+)*$/,
+      "must be a redis:// or rediss:// URL (a comma-separated list in cluster and sentinel mode)",
+    )
     .optional()
     .describe("Unset: capflow starts a private redis-server itself"),
+  CAPFLOW_REDIS_MODE: z.enum(REDIS_MODES).default("standalone"),
+  CAPFLOW_REDIS_USERNAME: z.string().optional(),
+  CAPFLOW_REDIS_PASSWORD: z.string().optional(),
+  CAPFLOW_REDIS_TLS_CA_FILE: z.string().optional(),
+  CAPFLOW_REDIS_SENTINEL_NAME: z.string().optional(),
+  CAPFLOW_REDIS_SENTINEL_USERNAME: z.string().optional(),
+  CAPFLOW_REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  // `{capflow}` is the hash-tag form a Redis Cluster needs (BullMQ's cluster guide).
   CAPFLOW_QUEUE_PREFIX: z
     .string()
-    .regex(/^[\w-]+$/)
+    .regex(/^([\w-]+|\{[\w-]+\})$/, "letters, digits, _ and -, or the same inside {} (a cluster hash tag)")
     .default("capflow"),
   CAPFLOW_STORE: z.enum(["local", "s3"]).default("local"),
   CAPFLOW_STORE_DIR: z.string().optional(),
@@ -52,4 +64,18 @@ export function redactEnv(env: Record<string, unknown>): Record<string, unknown>
       return [k, v];
     }),
   );
+}
+
+/** The Redis connection settings of a process; `url` replaces the configured URL (the embedded Redis). */
+export function redisSettings(env: CommonEnv, url = env.CAPFLOW_REDIS_URL): RedisSettings {
+  return {
+    mode: env.CAPFLOW_REDIS_MODE,
+    urls: url ? RedisUrlList.parse(url) : [],
+    username: env.CAPFLOW_REDIS_USERNAME,
+    password: env.CAPFLOW_REDIS_PASSWORD,
+    tlsCaFile: env.CAPFLOW_REDIS_TLS_CA_FILE,
+    sentinelName: env.CAPFLOW_REDIS_SENTINEL_NAME,
+    sentinelUsername: env.CAPFLOW_REDIS_SENTINEL_USERNAME,
+    sentinelPassword: env.CAPFLOW_REDIS_SENTINEL_PASSWORD,
+  };
 }

@@ -1,5 +1,5 @@
 import type { Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../queue/redis.ts";
 import { QUEUE_STATES } from "../ops/queue-metrics.ts";
 import { waitReady } from "./redis.ts";
 
@@ -22,7 +22,7 @@ export interface QueueStats {
   counts: Record<(typeof QUEUE_STATES)[number], number>;
 }
 
-export async function queueStats(queue: Queue, redis: Redis, prefix: string): Promise<QueueStats> {
+export async function queueStats(queue: Queue, redis: RedisClient, prefix: string): Promise<QueueStats> {
   const [counts, paused, workers, concurrency] = await Promise.all([
     queue.getJobCounts(...QUEUE_STATES),
     queue.isPaused(),
@@ -96,7 +96,7 @@ export async function cleanJobs(
 
 /** Sets (or with `null` clears) the concurrency that the queue's workers apply within a few seconds. */
 export async function setConcurrency(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   queueName: string,
   concurrency: number | null,
@@ -115,7 +115,7 @@ export async function setConcurrency(
 }
 
 export async function getConcurrency(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   queueName: string,
 ): Promise<number | null> {

@@ -1,11 +1,12 @@
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job, type WorkerOptions } from "bullmq";
 import os from "node:os";
 import type { Redis } from "ioredis";
+import { duplicateForBlocking, type RedisClient } from "./redis.ts";
 import { JobCatalog, type JobData, type JobInput, type QueueName } from "./jobs.ts";
 
 export interface QueueContext {
   /** A producer connection (fails fast) shared by queues. */
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
 }
 
@@ -27,8 +28,11 @@ export function createQueue<Q extends QueueName>(name: Q, ctx: QueueContext): Ty
  * BullMQ never closes a connection it was handed, so `close()` here also ends that duplicate (a
  * leaked one keeps the process alive, retrying a Redis that is gone).
  */
-export function createQueueEvents(name: QueueName, ctx: { connection: Redis; prefix: string }): QueueEvents {
-  const connection = ctx.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+export function createQueueEvents(
+  name: QueueName,
+  ctx: { connection: RedisClient; prefix: string },
+): QueueEvents {
+  const connection = duplicateForBlocking(ctx.connection);
   connection.on("error", () => {});
   const events = new QueueEvents(name, { connection, prefix: ctx.prefix });
   openQueueEvents.add(events);
@@ -65,7 +69,7 @@ export function parseJobData<Q extends QueueName>(name: Q, raw: unknown): JobDat
 export function createWorker<Q extends QueueName>(
   name: Q,
   processor: Processor<Q>,
-  opts: { connection: Redis; prefix: string } & Omit<WorkerOptions, "connection" | "prefix">,
+  opts: { connection: RedisClient; prefix: string } & Omit<WorkerOptions, "connection" | "prefix">,
 ): Worker {
   const { connection, ...rest } = opts;
   const entry = JobCatalog[name];

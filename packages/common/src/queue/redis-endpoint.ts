@@ -3,6 +3,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { Redis } from "ioredis";
 import { startEmbeddedRedis, type EmbeddedRedis } from "./embedded-redis.ts";
+import { redisSettings, type CommonEnv } from "../config/env.ts";
+import { ConfigError } from "../config/parse-env.ts";
+import { checkRedisSettings, type RedisSettings } from "./redis-config.ts";
 
 export interface RedisEndpoint {
   url: string;
@@ -54,4 +57,29 @@ export async function resolveRedis(configuredUrl: string | undefined, home: stri
       },
     },
   };
+}
+
+export interface ResolvedRedis {
+  settings: RedisSettings;
+  endpoint: RedisEndpoint;
+}
+
+/**
+ * The settings a process connects with: the configured mode and credentials, the embedded Redis
+ * when nothing is configured (standalone only: a cluster or sentinels cannot be made up). Fails
+ * naming the variable when the settings cannot work.
+ */
+export async function resolveRedisSettings(env: CommonEnv): Promise<ResolvedRedis> {
+  if (env.CAPFLOW_REDIS_MODE !== "standalone" && !env.CAPFLOW_REDIS_URL)
+    throw new ConfigError(
+      `CAPFLOW_REDIS_URL: ${env.CAPFLOW_REDIS_MODE} mode needs the ${env.CAPFLOW_REDIS_MODE === "cluster" ? "seed nodes" : "sentinels"} as a comma-separated list of redis:// URLs`,
+    );
+  const endpoint = await resolveRedis(env.CAPFLOW_REDIS_URL, env.CAPFLOW_HOME);
+  const settings = redisSettings(env, endpoint.url);
+  const problems = checkRedisSettings(settings, env.CAPFLOW_QUEUE_PREFIX);
+  if (problems.length) {
+    await endpoint.owned?.stop();
+    throw new ConfigError(`invalid Redis configuration\n  ${problems.join("\n  ")}`);
+  }
+  return { settings, endpoint };
 }

@@ -1,5 +1,5 @@
 import type { Worker } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../queue/redis.ts";
 import { metrics } from "../ops/metrics.ts";
 import { concurrencyKey, parseConcurrency } from "./queue-admin.ts";
 
@@ -21,7 +21,7 @@ export interface ConcurrencyWatch {
  */
 export function watchConcurrency(
   worker: Worker,
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   queueName: string,
   opts: {

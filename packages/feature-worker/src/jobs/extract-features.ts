@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Worker } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@capflow/common";
 import {
   createWorker,
   FAILURE_REASONS,
@@ -33,7 +33,7 @@ const shards = metrics.counter("capflow_feature_shards_total", "Shards finished,
 export interface FeatureWorkerDeps {
   store: ObjectStore;
   encoder: Encoder;
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   log: Logger;
   batchSize: number;

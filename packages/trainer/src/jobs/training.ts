@@ -1,13 +1,12 @@
 import type { Worker } from "bullmq";
-import type { Redis } from "ioredis";
-import { createWorker, type Logger, type ObjectStore } from "@capflow/common";
+import { createWorker, type RedisClient, type Logger, type ObjectStore } from "@capflow/common";
 import { type Tf } from "@capflow/ml";
 import { trainRun } from "../run/train-run.ts";
 
 export interface TrainerWorkerDeps {
   store: ObjectStore;
   tf: Tf;
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   log: Logger;
   /** The job's lock (default 120 s); see `CAPFLOW_TRAINER_LOCK_SECONDS`. */
