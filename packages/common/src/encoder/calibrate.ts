@@ -7,13 +7,15 @@ import { IMAGE_SIZE } from "./types.ts";
 export interface CalibrateOptions {
   inputName: string;
   threads: number;
+  /** One image's dims without the batch (default 299×299×3 NHWC). */
+  imageDims?: number[];
 }
 
 /** Per-tensor min and max over all calibration images. */
 export async function calibrate(
   floatModel: Uint8Array,
   images: readonly Float32Array[],
-  { inputName, threads }: CalibrateOptions,
+  { inputName, threads, imageDims = [IMAGE_SIZE, IMAGE_SIZE, 3] }: CalibrateOptions,
 ): Promise<Map<string, Range>> {
   const tensors = quantisedTensors(floatModel);
   const session = await ort.InferenceSession.create(withObservedOutputs(floatModel, tensors), {
@@ -25,7 +27,7 @@ export async function calibrate(
   try {
     for (const img of images) {
       // One image at a time: ~200 tensors are kept alive as outputs, ~100 MB an image.
-      const input = new ort.Tensor("float32", img, [1, IMAGE_SIZE, IMAGE_SIZE, 3]);
+      const input = new ort.Tensor("float32", img, [1, ...imageDims]);
       const out = await session.run({ [inputName]: input }, tensors);
       for (const t of tensors) {
         const v = out[t];
