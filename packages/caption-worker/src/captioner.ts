@@ -1,11 +1,5 @@
-import {
-  metrics,
-  PIXELS_PER_IMAGE,
-  type Encoder,
-  type Logger,
-  type ObjectStore,
-  type Tf,
-} from "@capflow/common";
+import { metrics, type Logger, type ObjectStore } from "@capflow/common";
+import { PIXELS_PER_IMAGE, type Encoder, type Tf } from "@capflow/ml";
 import { MicroBatcher } from "./micro-batcher.ts";
 import { ModelHolder, type DecoderSettings, type ServingModel } from "./model-holder.ts";
 

@@ -1,0 +1,48 @@
+// The encoder variables shared by the roles that load an encoder (feature and caption workers):
+// `CommonEnv.extend({ ...EncoderEnvShape, ... })`, then `encoderModelFromEnv(env)` for `load()`.
+import { z } from "zod";
+import { ConfigError } from "@capflow/common";
+import { ENCODER_PRECISIONS, type EncoderModelConfig } from "./types.ts";
+
+const optionalString = z
+  .string()
+  .trim()
+  .optional()
+  .transform((s) => (s === "" ? undefined : s));
+
+export const EncoderEnvShape = {
+  /** tfjs model.json to encode with: a path, an http(s) URL or store:<key>. Unset = nsfwjs InceptionV3. */
+  CAPFLOW_ENCODER_MODEL: optionalString,
+  /** Layer to cut at (layers model) or output node (graph model); default the model's output. */
+  CAPFLOW_ENCODER_LAYER: optionalString,
+  /** First part of the encoder id; default the model's folder or file name. */
+  CAPFLOW_ENCODER_NAME: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-' only")
+      .optional(),
+  ),
+  /**
+   * fp32 | int8. int8 is its own encoder id (features never mix with fp32's), built from the fp32
+   * conversion on first use and cached next to it (docs/benchmarks.md: ~2× the images per CPU second).
+   */
+  CAPFLOW_ENCODER_PRECISION: z.enum(ENCODER_PRECISIONS).default("fp32"),
+  /** Held-out images the int8 quality gate compares when the int8 model is built (default 500). */
+  CAPFLOW_INT8_GATE_IMAGES: z.coerce.number().int().min(1).optional(),
+};
+export const EncoderEnv = z.object(EncoderEnvShape);
+export type EncoderEnv = z.infer<typeof EncoderEnv>;
+
+/** `EncoderConfig.model` from the environment; throws when a layer or name is set without a model. */
+export function encoderModelFromEnv(env: EncoderEnv): EncoderModelConfig | undefined {
+  if (env.CAPFLOW_ENCODER_MODEL === undefined) {
+    for (const v of ["CAPFLOW_ENCODER_LAYER", "CAPFLOW_ENCODER_NAME"] as const)
+      if (env[v] !== undefined) throw new ConfigError(`${v} is set but CAPFLOW_ENCODER_MODEL is not`);
+    return undefined;
+  }
+  return {
+    source: env.CAPFLOW_ENCODER_MODEL,
+    layer: env.CAPFLOW_ENCODER_LAYER,
+    name: env.CAPFLOW_ENCODER_NAME,
+  };
+}
