@@ -2,7 +2,7 @@
  * Feature extraction, end to end against its baselines, in one run on the same drawn images.
  *
  *   pnpm bench features [--images 64] [--batch 8] [--shard-size 32] [--tfjs-images 8]
- *                       [--one-images 16] [--no-tfjs] [--no-diagnose]
+ *                       [--one-images 16] [--no-tfjs] [--no-diagnose] [--no-int8]
  *
  * - bare-ort: InceptionV3 on ONNX Runtime alone (intra-op threads = cores), batches of --batch over the
  *   images already decoded to 299×299 tensors: no decode, no store, no queue.
@@ -11,6 +11,11 @@
  *   the first job active to the last completed: store reads, sharp decode, encode, shard writes.
  * - tfjs-wasm: the same batches on tfjs-backend-wasm (only --tfjs-images: ~0.5 s per image).
  * - one-at-a-time: the tutorial's method: read one file, decode it, encode it alone (batch 1).
+ * - bare-ort-int8, end-to-end-int8 (unless --no-int8): the same two measurements with the int8 encoder
+ *   (CAPFLOW_ENCODER_PRECISION=int8; built and gated on first use, then cached), in the same rounds as
+ *   fp32, plus cosine(int8, fp32) on the drawn images.
+ * - fp32 limit: an FMA-peak probe (./_fma-peak.ts) on all cores, at the start and the end of the run,
+ *   ÷ 11.42 GFLOP per InceptionV3 image: the most img/s any fp32 implementation could reach.
  * - diagnosis (unless --no-diagnose): where the end-to-end time goes: decode alone (img/s and CPU s/img),
  *   `extractShard` with its encoder time per batch compared with bare ORT's, and the CPU bound
  *   cores / (decode CPU + encode CPU) per image.
@@ -34,11 +39,12 @@ import {
   keys,
   type ShardList,
 } from "@capflow/common";
-import { loadEncoder, preprocessImage, type Encoder } from "@capflow/ml";
+import { loadEncoder, preprocessImage, rowCosines, summariseCosines, type Encoder } from "@capflow/ml";
 import { ingestDataset } from "@capflow/ingest";
 import { createFeatureWorker } from "@capflow/feature-worker";
 import { extractShard } from "@capflow/feature-worker";
 import { cpuSecondsPerImage, throughput } from "./features-bare.ts";
+import { fmaPeak, type FmaPeak } from "./_fma-peak.ts";
 import {
   cores,
   describeImages,
@@ -61,6 +67,7 @@ const { values } = parseArgs({
     "one-images": { type: "string", default: "16" },
     "no-tfjs": { type: "boolean", default: false },
     "no-diagnose": { type: "boolean", default: false },
+    "no-int8": { type: "boolean", default: false },
     rounds: { type: "string", default: "3" },
   },
 });
@@ -233,6 +240,13 @@ async function endToEnd(
   return { rate: N / seconds, cpu, shards, seconds };
 }
 
+/** InceptionV3 at 299×299: 5.71 G multiply-adds. */
+const GFLOP_PER_IMAGE = 11.42;
+
+function describePeak(p: FmaPeak): string {
+  return `${p.isa} FMA ${p.gflops.toFixed(0)} GFLOP/s on ${p.threads} threads over the wall time → fp32 limit ${(p.gflops / GFLOP_PER_IMAGE).toFixed(1)} img/s; ${p.gflopsPerCore.toFixed(0)} GFLOP per CPU second → an fp32 image needs ≥ ${((GFLOP_PER_IMAGE / p.gflopsPerCore) * 1000).toFixed(0)} ms CPU; ${load()}`;
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((x, y) => x - y);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -248,8 +262,25 @@ runBench(async (cleanup) => {
   cleanup.add("dataset dir", () => fs.rm(datasetDir, { recursive: true, force: true }));
   await writeDataset(datasetDir, images);
 
+  const peakStart = await fmaPeak(cores);
+  console.log(`  fp32 limit (start): ${describePeak(peakStart)}`);
   const encoder = await loadEncoder({ runtime: "onnx", threads: cores, logger: { info() {}, warn() {} } });
   cleanup.add("encoder", () => encoder.dispose());
+  const int8 = values["no-int8"]
+    ? undefined
+    : await loadEncoder({
+        runtime: "onnx",
+        precision: "int8",
+        threads: cores,
+        logger: { info() {}, warn() {} },
+      });
+  if (int8) {
+    cleanup.add("int8 encoder", () => int8.dispose());
+    const q = int8.quality!;
+    console.log(
+      `  int8 encoder ${int8.id}: quality gate at build, cosine with fp32 on ${q.n} held-out emoji: mean ${q.mean.toFixed(4)}, p1 ${q.p1.toFixed(4)}, min ${q.min.toFixed(4)}`,
+    );
+  }
 
   // Decode once (also the tensors for the bare runs), then bare ORT on them.
   const dec = await decodeAll(images.map((i) => i.bytes));
@@ -260,10 +291,20 @@ runBench(async (cleanup) => {
   // is what compares; the figures are medians over rounds.
   const svc = await startServices(cleanup);
   const rounds: Array<{ bare: number; bareCpu: number; e2e: number; e2eCpu: number; ratio: number }> = [];
+  const rounds8: Array<{ bare: number; bareCpu: number; e2e: number; e2eCpu: number }> = [];
   let shards: ShardList[] = [];
   for (let r = 0; r < Number(values.rounds); r++) {
     const bareR = await throughput(encoder, dec.tensors, batch);
     const bareCpuR = cpuSecondsPerImage();
+    if (int8) {
+      const b8 = await throughput(int8, dec.tensors, batch);
+      const b8cpu = cpuSecondsPerImage();
+      const e8 = await endToEnd(svc, int8, datasetDir, `bench-int8-${r}`);
+      rounds8.push({ bare: b8, bareCpu: b8cpu, e2e: e8.rate, e2eCpu: e8.cpu });
+      console.log(
+        `  round ${r + 1}: bare-ort-int8 ${b8.toFixed(1)} img/s (${(b8cpu * 1000).toFixed(0)} ms CPU/img) = ${(b8 / bareR).toFixed(2)} × bare-ort (${(bareCpuR / b8cpu).toFixed(2)} × by CPU), end-to-end-int8 ${e8.rate.toFixed(1)} img/s (${(e8.cpu * 1000).toFixed(0)} ms CPU/img); ${load()}`,
+      );
+    }
     const e = await endToEnd(svc, encoder, datasetDir, `bench-${r}`);
     shards = e.shards;
     rounds.push({ bare: bareR, bareCpu: bareCpuR, e2e: e.rate, e2eCpu: e.cpu, ratio: e.rate / bareR });
@@ -355,6 +396,49 @@ runBench(async (cleanup) => {
   if (tfjsRate !== undefined) console.log(`tfjs-wasm: ${tfjsRate.toFixed(1)} img/s`);
   console.log(`one-at-a-time: ${one.toFixed(1)} img/s`);
   console.log(`end-to-end/bare-ort: ${e2e.ratio.toFixed(2)}`);
+  let int8Goals: string[] = [];
+  if (int8) {
+    const peakEnd = await fmaPeak(cores);
+    console.log(`fp32 limit (end): ${describePeak(peakEnd)}`);
+    const limit = Math.max(peakStart.gflops, peakEnd.gflops) / GFLOP_PER_IMAGE;
+    const limitCpu = GFLOP_PER_IMAGE / Math.max(peakStart.gflopsPerCore, peakEnd.gflopsPerCore);
+    const b8 = median(rounds8.map((r) => r.bare));
+    const b8cpu = median(rounds8.map((r) => r.bareCpu));
+    const e8 = median(rounds8.map((r) => r.e2e));
+    const e8cpu = median(rounds8.map((r) => r.e2eCpu));
+    const e32cpu = median(rounds.map((r) => r.e2eCpu));
+    console.log(
+      `bare-ort: ${(bareCpu * 1000).toFixed(0)} ms CPU/img; end-to-end: ${(e32cpu * 1000).toFixed(0)} ms CPU/img`,
+    );
+    console.log(`bare-ort-int8: ${b8.toFixed(1)} img/s, ${(b8cpu * 1000).toFixed(0)} ms CPU/img`);
+    console.log(`end-to-end-int8: ${e8.toFixed(1)} img/s, ${(e8cpu * 1000).toFixed(0)} ms CPU/img`);
+    const bareRatio = median(rounds8.map((r, i) => r.bare / rounds[i]!.bare));
+    const bareRatioCpu = median(rounds8.map((r, i) => rounds[i]!.bareCpu / r.bareCpu));
+    console.log(
+      `bare-ort-int8/bare-ort: ${bareRatio.toFixed(2)} (by CPU s per image ${bareRatioCpu.toFixed(2)}; per round ${rounds8.map((r, i) => (r.bare / rounds[i]!.bare).toFixed(2)).join(", ")})`,
+    );
+    console.log(
+      `end-to-end-int8 / fp32 limit: ${(e8 / limit).toFixed(2)} by wall time (${e8.toFixed(1)} vs ${limit.toFixed(1)} img/s); by CPU ${(limitCpu / e8cpu).toFixed(2)} (${(e8cpu * 1000).toFixed(0)} ms CPU/img vs the ${(limitCpu * 1000).toFixed(0)} ms an fp32 image needs at FMA peak)`,
+    );
+    // Agreement on these photos (the gate above is on held-out emoji).
+    const sample = dec.tensors.slice(0, Math.min(dec.tensors.length, 32));
+    const stacked = new Float32Array(sample.length * sample[0]!.length);
+    sample.forEach((t, i) => stacked.set(t, i * t.length));
+    const cos = summariseCosines(
+      rowCosines(
+        await encoder.encode(stacked, sample.length),
+        await int8.encode(stacked, sample.length),
+        2048,
+      ),
+    );
+    console.log(
+      `cosine(int8, fp32) on ${cos.n} drawn photos: mean ${cos.mean.toFixed(4)}, p1 ${cos.p1.toFixed(4)}, min ${cos.min.toFixed(4)}`,
+    );
+    int8Goals = [
+      `bare int8 ≥ 2.0 × bare fp32: ${bareRatio >= 2 ? "met" : "MISSED"} (${bareRatio.toFixed(2)}; by CPU ${bareRatioCpu.toFixed(2)})`,
+      `end-to-end int8 ≥ 1.5 × fp32 limit: ${e8 / limit >= 1.5 ? "met" : "MISSED"} by wall (${(e8 / limit).toFixed(2)}), ${limitCpu / e8cpu >= 1.5 ? "met" : "MISSED"} by CPU (${(limitCpu / e8cpu).toFixed(2)})`,
+    ];
+  }
   // CPU time per image is far less sensitive than wall time to other processes on the machine.
   console.log(
     `end-to-end/bare-ort by CPU s per image: ${median(rounds.map((r) => r.bareCpu / r.e2eCpu)).toFixed(2)} (wall ratios per round: ${rounds.map((r) => r.ratio.toFixed(2)).join(", ")})`,
@@ -365,5 +449,5 @@ runBench(async (cleanup) => {
       ? "end-to-end ≥ 0.8 × bare-ort: met"
       : `end-to-end ≥ 0.8 × bare-ort: MISSED (${e2e.ratio.toFixed(2)})`,
   ];
-  console.log(`goals: ${goals.join("; ")}`);
+  console.log(`goals: ${[...goals, ...int8Goals].join("; ")}`);
 });

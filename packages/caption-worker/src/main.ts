@@ -15,6 +15,8 @@ export async function main(): Promise<void> {
     threads: env.CAPFLOW_FEATURE_THREADS,
     cacheDir: env.CAPFLOW_ENCODER_CACHE,
     model: encoderModelFromEnv(env),
+    precision: env.CAPFLOW_ENCODER_PRECISION,
+    int8GateImages: env.CAPFLOW_INT8_GATE_IMAGES,
     store: rt.store,
     logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
   });

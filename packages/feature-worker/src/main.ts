@@ -16,6 +16,8 @@ export async function main(): Promise<void> {
     threads: env.CAPFLOW_FEATURE_THREADS,
     cacheDir: env.CAPFLOW_ENCODER_CACHE,
     model: encoderModelFromEnv(env),
+    precision: env.CAPFLOW_ENCODER_PRECISION,
+    int8GateImages: env.CAPFLOW_INT8_GATE_IMAGES,
     store: rt.store,
     executionProviders:
       env.CAPFLOW_FEATURE_RUNTIME === "onnx"

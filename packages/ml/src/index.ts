@@ -13,7 +13,16 @@ export {
   PIXELS_PER_IMAGE,
   IMAGE_SIZE,
   EXECUTION_PROVIDERS,
+  ENCODER_PRECISIONS,
+  int8EncoderId,
 } from "./encoder/index.ts";
-export type { Encoder, EncoderConfig, EncoderRuntime } from "./encoder/index.ts";
+export type {
+  Encoder,
+  EncoderConfig,
+  EncoderPrecision,
+  EncoderQuality,
+  EncoderRuntime,
+} from "./encoder/index.ts";
+export { rowCosines, summariseCosines } from "./encoder/cosine-stats.ts";
 export * from "./preprocess/decode-image.ts";
 export { EncoderEnvShape, encoderModelFromEnv } from "./encoder/encoder-env.ts";

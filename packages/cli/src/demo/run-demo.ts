@@ -103,7 +103,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     );
 
     say("4/6 features: InceptionV3 (pretrained, from nsfwjs) on ONNX Runtime in the feature workers");
-    const encoderId = await waitForEncoder(rt.store);
+    const announced = await waitForEncoder(rt.store);
+    const encoderId = announced.id;
     const featureStart = Date.now();
     const featureBar = progress("feature shards", process.stdout);
     await waitForFeatures(
@@ -117,6 +118,10 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     process.stdout.write(
       `   encoder ${encoderId}: ${summary.images} images in ${((Date.now() - featureStart) / 1000).toFixed(0)} s\n`,
     );
+    if (announced.quality)
+      process.stdout.write(
+        `   quantised: cosine with fp32 on ${announced.quality.n} held-out images mean ${announced.quality.mean.toFixed(4)}, p1 ${announced.quality.p1.toFixed(4)}\n`,
+      );
 
     say(
       `5/6 training: LSTM decoder, teacher forcing, ${opts.epochs} epochs, evaluated on the held-out EmojiOne style`,

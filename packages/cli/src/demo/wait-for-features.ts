@@ -3,11 +3,17 @@ import { getJson, keys, readDatasetInfo, type ObjectStore } from "@capflow/commo
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The encoder the feature workers run, once one has started. */
-export async function waitForEncoder(store: ObjectStore, timeoutMs = 300_000): Promise<string> {
+export interface AnnouncedEncoder {
+  id: string;
+  /** A quantised encoder's cosine agreement with fp32, measured when it was built. */
+  quality?: { n: number; mean: number; p1: number };
+}
+
+export async function waitForEncoder(store: ObjectStore, timeoutMs = 300_000): Promise<AnnouncedEncoder> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const current = await getJson<{ id: string }>(store, "encoders/current.json").catch(() => undefined);
-    if (current) return current.id;
+    const current = await getJson<AnnouncedEncoder>(store, "encoders/current.json").catch(() => undefined);
+    if (current) return current;
     if (Date.now() > deadline)
       throw new Error("no feature worker announced its encoder; see .capflow/logs/features-*.log");
     await sleep(500);

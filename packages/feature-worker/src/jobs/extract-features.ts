@@ -202,5 +202,6 @@ export async function announceEncoder(store: ObjectStore, encoder: Encoder): Pro
     id: encoder.id,
     runtime: encoder.runtime,
     backend: encoder.backend,
+    ...(encoder.quality ? { quality: encoder.quality } : {}),
   });
 }

@@ -2,7 +2,7 @@
 // `CommonEnv.extend({ ...EncoderEnvShape, ... })`, then `encoderModelFromEnv(env)` for `load()`.
 import { z } from "zod";
 import { ConfigError } from "@capflow/common";
-import type { EncoderModelConfig } from "./types.ts";
+import { ENCODER_PRECISIONS, type EncoderModelConfig } from "./types.ts";
 
 const optionalString = z
   .string()
@@ -22,6 +22,13 @@ export const EncoderEnvShape = {
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, '.', '_' and '-' only")
       .optional(),
   ),
+  /**
+   * fp32 | int8. int8 is its own encoder id (features never mix with fp32's), built from the fp32
+   * conversion on first use and cached next to it (docs/benchmarks.md: ~2× the images per CPU second).
+   */
+  CAPFLOW_ENCODER_PRECISION: z.enum(ENCODER_PRECISIONS).default("fp32"),
+  /** Held-out images the int8 quality gate compares when the int8 model is built (default 500). */
+  CAPFLOW_INT8_GATE_IMAGES: z.coerce.number().int().min(1).optional(),
 };
 export const EncoderEnv = z.object(EncoderEnvShape);
 export type EncoderEnv = z.infer<typeof EncoderEnv>;

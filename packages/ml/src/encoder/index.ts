@@ -1,18 +1,33 @@
 // InceptionV3 image encoder, tfjs-models style: `const enc = await load({ runtime: 'onnx' })`.
 import { loadOnnxEncoder } from "./onnx-encoder.ts";
 import { loadTfjsEncoder } from "./tfjs-encoder.ts";
-import { ENCODER_RUNTIMES, EXECUTION_PROVIDERS, type Encoder, type EncoderConfig } from "./types.ts";
+import {
+  ENCODER_PRECISIONS,
+  ENCODER_RUNTIMES,
+  EXECUTION_PROVIDERS,
+  type Encoder,
+  type EncoderConfig,
+} from "./types.ts";
 
 export type {
   Encoder,
   EncoderConfig,
   EncoderLogger,
   EncoderModelConfig,
+  EncoderPrecision,
+  EncoderQuality,
   EncoderRuntime,
   ExecutionProvider,
 } from "./types.ts";
 export { EncoderEnvShape, encoderModelFromEnv } from "./encoder-env.ts";
-export { ENCODER_RUNTIMES, EXECUTION_PROVIDERS, IMAGE_SIZE, PIXELS_PER_IMAGE } from "./types.ts";
+export {
+  ENCODER_PRECISIONS,
+  ENCODER_RUNTIMES,
+  EXECUTION_PROVIDERS,
+  IMAGE_SIZE,
+  PIXELS_PER_IMAGE,
+} from "./types.ts";
+export { GATE_MIN_MEAN, GATE_MIN_P1, int8EncoderId, QualityGateError } from "./int8-model.ts";
 export { encoderId, CUT_LAYER, FEATURE_DIM } from "./nsfwjs-inception.ts";
 export { AGREEMENT_TOLERANCE, convertNsfwjsInception, defaultCacheDir } from "./onnx-encoder.ts";
 
@@ -45,6 +60,23 @@ function validate(config: EncoderConfig): void {
     if (config.runtime !== "onnx") throw new Error("encoder executionProviders apply only to runtime 'onnx'");
   }
   if (config.model !== undefined) validateModel(config);
+  if (config.precision !== undefined) {
+    if (!(ENCODER_PRECISIONS as readonly unknown[]).includes(config.precision))
+      throw new Error(
+        `encoder precision '${String(config.precision)}' is not one of: ${ENCODER_PRECISIONS.join(", ")}`,
+      );
+    if (config.precision !== "fp32" && (config.runtime !== "onnx" || config.model !== undefined))
+      throw new Error(
+        `encoder precision '${config.precision}' needs runtime 'onnx' and the default model (a custom model runs fp32)`,
+      );
+  }
+  if (
+    config.int8GateImages !== undefined &&
+    !(Number.isInteger(config.int8GateImages) && config.int8GateImages >= 1)
+  )
+    throw new Error(
+      `encoder int8GateImages must be a positive integer, got ${String(config.int8GateImages)}`,
+    );
   if (config.cacheDir !== undefined && (typeof config.cacheDir !== "string" || config.cacheDir === "")) {
     throw new Error("encoder cacheDir must be a non-empty path");
   }

@@ -1,4 +1,4 @@
-import { access, mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, homedir } from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -6,6 +6,7 @@ import * as ort from "onnxruntime-node";
 import { customKerasLayers, namedWeights, readCustomModel } from "./custom-model.ts";
 import { CUT_LAYER, dequantisedWeights, kerasLayers, readNsfwjsInception } from "./nsfwjs-inception.ts";
 import { kerasToOnnx } from "./onnx-export.ts";
+import { buildInt8Model, int8EncoderId } from "./int8-model.ts";
 import { loadCustomTfjsEncoder, loadTfjsEncoder } from "./tfjs-encoder.ts";
 import {
   checkBatch,
@@ -16,6 +17,7 @@ import {
   type Encoder,
   type EncoderConfig,
   type EncoderLogger,
+  type EncoderQuality,
 } from "./types.ts";
 
 /** Largest accepted |ONNX − tfjs| on the probe input when a conversion is made. */
@@ -137,18 +139,50 @@ async function convertAndCache(file: string, threads: number, log: EncoderLogger
   log.info("onnx model cached", { file, ms: Math.round(performance.now() - t0) });
 }
 
-/** InceptionV3 (nsfwjs weights) converted to ONNX and run on onnxruntime-node. */
+/** InceptionV3 (nsfwjs weights) converted to ONNX and run on onnxruntime-node, fp32 or int8. */
 export async function loadOnnxEncoder(config: EncoderConfig): Promise<Encoder> {
   if (config.model) return loadCustomOnnxEncoder(config);
   const log = config.logger ?? consoleLogger;
   const threads = config.threads ?? availableParallelism();
   const requested = config.executionProviders ?? ["cpu"];
-  const id = readNsfwjsInception().encoderId;
-  const file = path.join(config.cacheDir ?? defaultCacheDir(), `${id}.onnx`);
-  let created = await openCached(file, threads, requested, log);
-  if (!created) {
-    await convertAndCache(file, threads, log);
-    created = await createSession(file, threads, requested, log);
+  const precision = config.precision ?? "fp32";
+  const fp32Id = readNsfwjsInception().encoderId;
+  const cacheDir = config.cacheDir ?? defaultCacheDir();
+  const fp32File = path.join(cacheDir, `${fp32Id}.onnx`);
+  const id = precision === "int8" ? int8EncoderId(fp32Id) : fp32Id;
+  const file = path.join(cacheDir, `${id}.onnx`);
+  let quality: EncoderQuality | undefined;
+  let created: Awaited<ReturnType<typeof openCached>>;
+  if (precision === "int8") {
+    // The int8 model is cached with its gate figures; either missing means build it again.
+    const qualityFile = `${file}.quality.json`;
+    quality = await readFile(qualityFile, "utf8")
+      .then((s) => JSON.parse(s) as EncoderQuality)
+      .catch(() => undefined);
+    created = quality ? await openCached(file, threads, requested, log) : undefined;
+    if (!created) {
+      if (!(await exists(fp32File))) await convertAndCache(fp32File, threads, log);
+      const built = await buildInt8Model(new Uint8Array(await readFile(fp32File)), {
+        inputName: INPUT,
+        outputName: OUTPUT,
+        threads,
+        gateImages: config.int8GateImages,
+        log,
+        id,
+        fp32Id,
+      });
+      quality = built.quality;
+      await writeAtomic(file, built.bytes);
+      await writeAtomic(qualityFile, new TextEncoder().encode(JSON.stringify(quality) + "\n"));
+      log.info("int8 onnx model cached", { file });
+      created = await createSession(file, threads, requested, log);
+    }
+  } else {
+    created = await openCached(file, threads, requested, log);
+    if (!created) {
+      await convertAndCache(file, threads, log);
+      created = await createSession(file, threads, requested, log);
+    }
   }
   const { session, providers } = created;
   let disposed = false;
@@ -157,6 +191,8 @@ export async function loadOnnxEncoder(config: EncoderConfig): Promise<Encoder> {
     dim: 2048,
     runtime: "onnx",
     backend: `onnxruntime-node:${providers.join(",")}`,
+    precision,
+    ...(quality ? { quality } : {}),
     encode: async (batch, n) => {
       if (disposed) throw new Error("encoder disposed");
       checkBatch(batch, n);
@@ -171,8 +207,22 @@ export async function loadOnnxEncoder(config: EncoderConfig): Promise<Encoder> {
   // Warm-up: the first runs allocate and pick kernels.
   await enc.encode(new Float32Array(IMAGE_SIZE * IMAGE_SIZE * 3), 1);
   await enc.encode(new Float32Array(IMAGE_SIZE * IMAGE_SIZE * 3), 1);
-  log.info("encoder loaded", { encoder: id, runtime: "onnx", backend: enc.backend, threads, file });
+  log.info("encoder loaded", {
+    encoder: id,
+    runtime: "onnx",
+    precision,
+    backend: enc.backend,
+    threads,
+    file,
+  });
   return enc;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Writes bytes to `file` atomically (temp file + rename). */
@@ -304,6 +354,7 @@ async function loadCustomOnnxEncoder(config: EncoderConfig): Promise<Encoder> {
     id,
     dim,
     runtime: "onnx",
+    precision: "fp32",
     backend: `onnxruntime-node:${providers.join(",")}`,
     encode: async (batch, n) => {
       if (disposed) throw new Error("encoder disposed");

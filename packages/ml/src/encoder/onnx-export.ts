@@ -16,8 +16,8 @@ import type { KerasLayer } from "./nsfwjs-inception.ts";
 // ---------------------------------------------------------------------------------------------
 // ONNX schema subset (field numbers from onnx.proto)
 
-const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
-const DataType = { FLOAT: 1, INT64: 7 } as const;
+export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7 } as const;
 
 function field(name: string, id: number, type: string, rule?: "repeated"): protobuf.Field {
   return new protobuf.Field(name, id, type, rule);
@@ -123,14 +123,14 @@ export function onnxSchema(): { ModelProto: protobuf.Type } {
 }
 
 // Plain-object shapes of the messages (snake_case keys, as declared above).
-interface TensorMsg {
+export interface TensorMsg {
   name: string;
   dims: number[];
   data_type: number;
   raw_data?: Uint8Array;
   int64_data?: number[];
 }
-interface AttrMsg {
+export interface AttrMsg {
   name: string;
   type: number;
   i?: number;
@@ -139,15 +139,16 @@ interface AttrMsg {
   ints?: number[];
   floats?: number[];
 }
-interface NodeMsg {
+export interface NodeMsg {
   name: string;
   op_type: string;
   input: string[];
   output: string[];
   attribute: AttrMsg[];
+  domain?: string;
 }
 type DimMsg = { dim_value: number } | { dim_param: string };
-interface ValueInfoMsg {
+export interface ValueInfoMsg {
   name: string;
   type: { tensor_type: { elem_type: number; shape: { dim: DimMsg[] } } };
 }

@@ -31,6 +31,7 @@ export async function loadTfjsEncoder(config: EncoderConfig): Promise<Encoder> {
     id: encoderId(),
     dim: 2048,
     runtime: "tfjs",
+    precision: "fp32",
     backend: `tfjs:${backend}`,
     encode,
     dispose: async () => {
@@ -104,6 +105,7 @@ export async function loadCustomTfjsEncoder(
     id: f.id,
     dim,
     runtime: "tfjs",
+    precision: "fp32",
     backend: `tfjs:${backend}`,
     loaded: m,
     encode,

@@ -3,6 +3,24 @@ import type { ObjectStore } from "@capflow/common";
 export type EncoderRuntime = "onnx" | "tfjs";
 export const ENCODER_RUNTIMES: readonly EncoderRuntime[] = ["onnx", "tfjs"];
 export const EXECUTION_PROVIDERS = ["cpu", "cuda", "tensorrt"] as const;
+/**
+ * Numeric precision of the default encoder on ONNX Runtime. int8 is a different encoder (its own
+ * id): static int8 quantisation, ~2× the images per CPU second (docs/benchmarks.md). No bf16: ONNX
+ * Runtime's CPU provider has no bf16 convolution, measured in the same place.
+ */
+export const ENCODER_PRECISIONS = ["fp32", "int8"] as const;
+export type EncoderPrecision = (typeof ENCODER_PRECISIONS)[number];
+
+/** How closely a quantised encoder's features follow the fp32 encoder's: cosine over held-out images. */
+export interface EncoderQuality {
+  /** The fp32 encoder id compared against. */
+  against: string;
+  n: number;
+  mean: number;
+  /** 1st percentile. */
+  p1: number;
+  min: number;
+}
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 
 export interface EncoderLogger {
@@ -27,6 +45,10 @@ export interface EncoderModelConfig {
 
 export interface EncoderConfig {
   runtime: EncoderRuntime;
+  /** 'int8' (runtime onnx, default model only) loads the quantised encoder; default 'fp32'. */
+  precision?: EncoderPrecision;
+  /** Held-out images for the int8 quality gate when the int8 model is first built (default 500). */
+  int8GateImages?: number;
   /** A custom tfjs model; unset = the default nsfwjs InceptionV3 cut at flatten_1. */
   model?: EncoderModelConfig;
   /** Needed when `model.source` is `store:<key>`. */
@@ -49,6 +71,10 @@ export interface Encoder {
   readonly runtime: EncoderRuntime;
   /** What actually runs, e.g. 'onnxruntime-node:cpu' or 'tfjs:wasm'. */
   readonly backend: string;
+  /** Absent means fp32. */
+  readonly precision?: EncoderPrecision;
+  /** A quantised encoder's agreement with its fp32 original, measured when it was built. */
+  readonly quality?: EncoderQuality;
   /** `batch` is n×299×299×3 preprocessed NHWC (see ../preprocess/decode-image.ts); returns n×dim. */
   encode(batch: Float32Array, n: number): Promise<Float32Array>;
   dispose(): Promise<void>;
