@@ -102,7 +102,7 @@ describe("the web page", () => {
       captions: createQueue("captions", ctx),
       "caption-bulk": createQueue("caption-bulk", ctx),
     });
-    registerWebUi(app, { store, queues });
+    registerWebUi(app, { store, redis: conn, queues });
     base = await app.listen({ host: "127.0.0.1", port: 0 });
 
     const jpeg = await drawImage(4711, "jpeg", 200);

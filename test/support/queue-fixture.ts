@@ -34,7 +34,10 @@ export const queueTest = base.extend<{ queues: Queues }>({
     const prefix = freshPrefix();
     const producer = createRedis(redisUrl(), "producer");
     const workerConnection = createRedis(redisUrl(), "worker");
-    const queues = new Map<QueueName, TypedQueue<QueueName>>();
+    const queues = new Map<
+      QueueName,
+      { obliterate(o: { force: boolean }): Promise<void>; close(): Promise<void> }
+    >();
     const events = new Map<QueueName, QueueEvents>();
     const tracked: Array<{ close(): Promise<unknown> }> = [];
     await use({

@@ -54,7 +54,7 @@ export async function apiMain(): Promise<void> {
     apiKey: rt.env.CAPFLOW_API_KEY,
   });
   // The web page (/ and /pipeline) and the /v1 routes it reads.
-  registerWebUi(app, { store: rt.store, queues: byName });
+  registerWebUi(app, { store: rt.store, redis: rt.redis, queues: byName });
   app.addHook("onClose", async () => {
     await Promise.all(queues.map((q) => q.close()));
   });

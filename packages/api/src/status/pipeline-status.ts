@@ -6,6 +6,7 @@ import {
   type DatasetInfo,
   type ObjectStore,
   type QueueName,
+  type RedisClient,
   type TypedQueue,
 } from "@capflow/common";
 import { captionBatchStatus, type CaptionJobStatus } from "../caption-jobs.ts";
@@ -64,6 +65,8 @@ export interface PipelineStatus {
 
 export interface StatusDeps {
   store: ObjectStore;
+  /** Bulk progress counters live in Redis (one hash per batch). */
+  redis: RedisClient;
   queues: { [Q in QueueName]: TypedQueue<Q> };
 }
 
@@ -183,7 +186,7 @@ export async function listBatches(deps: StatusDeps, limit = 20): Promise<Caption
     found.push({ id: m[1]!, createdAt: batch.createdAt });
   }
   found.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  const bulk = { store: deps.store, queue: deps.queues["caption-bulk"] };
+  const bulk = { store: deps.store, queue: deps.queues["caption-bulk"], redis: deps.redis };
   return Promise.all(found.slice(0, limit).map((b) => captionBatchStatus(bulk, b.id)));
 }
 

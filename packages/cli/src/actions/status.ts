@@ -19,7 +19,7 @@ export async function statusCommand(
     for (const q of Object.values(queues)) rt.shutdown.add(`queue ${q.name as QueueName}`, () => q.close());
     let status: PipelineStatus;
     try {
-      status = await pipelineStatus({ store: rt.store, queues }, dataset);
+      status = await pipelineStatus({ store: rt.store, redis: rt.redis, queues }, dataset);
     } catch (err) {
       if (dataset && err instanceof NotFoundError) {
         const known = await listDatasets(rt.store);

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis.ts";
 
 /**
  * A bulk caption job's progress as counters in Redis, so that a status poll costs the same few
@@ -38,7 +38,7 @@ return 1`;
 
 /** Written at submit, before the shard jobs: a status poll never finds jobs without counters. */
 export async function initBulkProgress(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   batchId: string,
   counts: { shards: number; images: number },
@@ -52,7 +52,7 @@ export async function initBulkProgress(
 }
 
 export async function markShardActive(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   batchId: string,
   shardId: string,
@@ -67,7 +67,7 @@ export async function markShardActive(
 }
 
 export async function markShardDone(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   batchId: string,
   shardId: string,
@@ -80,7 +80,7 @@ export async function markShardDone(
 
 /** A shard that failed its last attempt (or was retried: `reason` undefined clears it). */
 export async function markShardFailed(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   batchId: string,
   shardId: string,
@@ -110,7 +110,7 @@ export interface BulkProgress {
  * (a batch older than its retention, or Redis lost its data): the caller falls back to the queue.
  */
 export async function readBulkProgress(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   batchId: string,
   maxReasons = 100,
@@ -145,6 +145,6 @@ export async function readBulkProgress(
 }
 
 /** Drops a batch's counters (obliterate-style cleanup; cancelled batches keep theirs until expiry). */
-export async function deleteBulkProgress(redis: Redis, prefix: string, batchId: string): Promise<void> {
+export async function deleteBulkProgress(redis: RedisClient, prefix: string, batchId: string): Promise<void> {
   await redis.del(...order(keysOf(prefix, batchId)));
 }
