@@ -232,7 +232,7 @@ describe("HTTP API: edges", () => {
     expect(json.statusCode).toBe(413);
   });
 
-  it("requires the API key on /v1 when one is configured, but not on health, metrics or the document", async () => {
+  it("requires the API key on /v1 and /metrics when one is configured, but not on health or the document", async () => {
     await h.start({ apiKey: "k".repeat(32) });
     const png = await drawImage(4);
     const post = (headers: Record<string, string>) =>
@@ -248,9 +248,17 @@ describe("HTTP API: edges", () => {
     expect((await h.app.inject({ method: "GET", url: "/v1/caption-jobs/b123456" })).statusCode).toBe(401);
     expect((await post({ "x-api-key": "k".repeat(32) })).statusCode).toBe(202);
     expect((await post({ authorization: `Bearer ${"k".repeat(32)}` })).statusCode).toBe(202);
-    for (const url of ["/healthz", "/readyz", "/metrics", "/openapi.json"]) {
+    for (const url of ["/healthz", "/readyz", "/openapi.json"]) {
       expect((await h.app.inject({ method: "GET", url })).statusCode, url).toBe(200);
     }
+    // Once a key is set, /metrics needs one too (docs/security.md, the access table).
+    expect((await h.app.inject({ method: "GET", url: "/metrics" })).statusCode).toBe(401);
+    const keyed = await h.app.inject({
+      method: "GET",
+      url: "/metrics",
+      headers: { authorization: `Bearer ${"k".repeat(32)}` },
+    });
+    expect(keyed.statusCode).toBe(200);
   });
 
   it("refuses new work with 429 and Retry-After when the queue is full, without growing it", async () => {
