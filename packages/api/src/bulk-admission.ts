@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "@capflow/common";
 import {
   captionShardJobId,
   keys,
@@ -38,7 +38,7 @@ export class BulkAdmission {
 
   constructor(
     private readonly deps: {
-      redis: Redis;
+      redis: RedisClient;
       prefix: string;
       store: ObjectStore;
       queue: TypedQueue<"caption-bulk">;
