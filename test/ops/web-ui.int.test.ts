@@ -235,14 +235,17 @@ describe("the web page", () => {
       async (route) => {
         const res = await route.fetch();
         const body = (await res.json()) as Record<string, unknown>;
-        await route.fulfill({ response: res, json: { ...body, confidence: 0.12, outOfDomain: true } });
+        // Status and JSON only: the original content-length would cut the longer body short.
+        await route.fulfill({ status: res.status(), json: { ...body, confidence: 0.12, outOfDomain: true } });
       },
     );
     await page.goto(`${base}/`);
     const file = path.join(await tempDir("web-ood"), "ood.png");
     await fs.writeFile(file, await drawImage(4242, "png", 150));
     await page.setInputFiles("#file", file);
-    await page.locator("#flags", { hasText: "out of domain" }).waitFor({ timeout: 120_000 });
+    await page.locator("#status", { hasText: /captioned|could not/ }).waitFor({ timeout: 120_000 });
+    await expect(page.locator("#status").textContent()).resolves.toBe("captioned ood.png");
+    await expect(page.locator("#flags").textContent()).resolves.toContain("out of domain");
     await expect(page.locator("#flags").textContent()).resolves.toContain("confidence 12%");
     await page.close();
   });
