@@ -229,20 +229,26 @@ describe("the web page", () => {
   it("shows confidence and the out-of-domain flag when the API returns them", async () => {
     // These fields come from another branch's worker; the page must render them once they exist. The
     // answer is the real one from this API, with the two fields added on its way to the page.
+    const file = path.join(await tempDir("web-ood"), "ood.png");
+    await fs.writeFile(file, await drawImage(4242, "png", 150));
+    // The real answer, asked by the test (Playwright's route.fetch dropped the multipart body).
+    const real = await fetch(`${base}/v1/captions?method=beam&beamWidth=3`, {
+      method: "POST",
+      headers: { "content-type": "image/png", "x-api-key": KEY },
+      body: await fs.readFile(file),
+    });
+    const answer = (await real.json()) as Record<string, unknown>;
+    expect(answer.status).toBe("done");
     const page = await context.newPage();
     await page.route(
       (url) => url.pathname === "/v1/captions",
-      async (route) => {
-        const res = await route.fetch();
-        const body = (await res.json()) as Record<string, unknown>;
-        await route.fulfill({ response: res, json: { ...body, confidence: 0.12, outOfDomain: true } });
-      },
+      (route) => route.fulfill({ status: 200, json: { ...answer, confidence: 0.12, outOfDomain: true } }),
     );
     await page.goto(`${base}/`);
-    const file = path.join(await tempDir("web-ood"), "ood.png");
-    await fs.writeFile(file, await drawImage(4242, "png", 150));
     await page.setInputFiles("#file", file);
-    await page.locator("#flags", { hasText: "out of domain" }).waitFor({ timeout: 120_000 });
+    await page.locator("#status", { hasText: /captioned|could not/ }).waitFor({ timeout: 120_000 });
+    await expect(page.locator("#status").textContent()).resolves.toBe("captioned ood.png");
+    await expect(page.locator("#flags").textContent()).resolves.toContain("out of domain");
     await expect(page.locator("#flags").textContent()).resolves.toContain("confidence 12%");
     await page.close();
   });
