@@ -8,16 +8,9 @@ import { buildApiServer, type ApiConfig } from "@capflow/api";
 import { fetchUrl } from "../src/fetch-url.ts";
 import { freshPrefix, localStore, redisUrl } from "../../../test/support/services.ts";
 import { drawImage } from "../../../test/support/images.ts";
+import { waitFor } from "../../../test/support/wait-for.ts";
 
 const silent = pino({ level: "silent" });
-
-async function waitFor(check: () => Promise<boolean>, what = "condition"): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 function config(over: Partial<ApiConfig> = {}): ApiConfig {
   return {
@@ -345,7 +338,7 @@ describe("HTTP API: edges", () => {
           shardId: `s${i}`,
           shardKey: `datasets/d/shards/s${i}.json`,
         });
-      await waitFor(async () => (await bulkQueue.getActiveCount()) === 10);
+      await waitFor("10 bulk shards active", async () => (await bulkQueue.getActiveCount()) === 10);
       await new Promise((r) => setTimeout(r, 300)); // let the cached depth expire
       expect((await post(200)).statusCode).toBe(202); // ten bulk shards active: not counted
 
@@ -356,7 +349,7 @@ describe("HTTP API: edges", () => {
           imageKey: `images/${String(i).padStart(64, "0")}.png`,
         });
       // 9 held here + the one accepted above = 10 online jobs active, none waiting.
-      await waitFor(async () => (await queue.getActiveCount()) === 10);
+      await waitFor("10 online captions active", async () => (await queue.getActiveCount()) === 10);
       expect(await queue.getWaitingCount()).toBe(0);
       await new Promise((r) => setTimeout(r, 300));
       const res = await post(201);

@@ -2,7 +2,7 @@
 // its short CI variant (a few hundred).
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { QueueEvents, type Job } from "bullmq";
+import type { Job, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import {
   LocalStore,
@@ -13,6 +13,7 @@ import {
   type CaptionResult,
   type JobInput,
   type QueueName,
+  createQueueEvents,
 } from "@capflow/common";
 import { publishModel, readModelPointer } from "@capflow/ml";
 import { freshPrefix, producer, redisUrl, tempDir } from "../services.ts";
@@ -111,7 +112,7 @@ export async function runCaptionSoak(opts: {
       // Job.waitUntilFinished adds a "closing" listener to the queue per job waited on.
       queue.setMaxListeners(opts.wave + 20);
       const connection = eventsConn.duplicate();
-      return [name, { queue, connection, events: new QueueEvents(name, { connection, prefix }) }];
+      return [name, { queue, connection, events: createQueueEvents(name, { connection, prefix }) }];
     }),
   ) as Record<
     "captions" | "caption-bulk",
