@@ -154,7 +154,7 @@ function parseCatalogue(md: string): Map<string, CatalogueRow> {
   for (const line of md.split("\n")) {
     const cells = line.split("|").map((c) => c.trim());
     if (cells.length < 7) continue;
-    const name = /^`(capflow_[a-z0-9_]+)`$/.exec(cells[1]!)?.[1];
+    const name = /^`((?:capflow|process|nodejs)_[a-z0-9_]+)`$/.exec(cells[1]!)?.[1];
     if (!name) continue;
     if (rows.has(name)) throw new Error(`docs/metrics.md lists ${name} twice`);
     const optional = cells[4]!.includes("(optional)");
@@ -206,7 +206,7 @@ async function scrapeAll(): Promise<void> {
   for (const r of running) {
     const text = await (await fetch(`http://127.0.0.1:${r.opsPort}/metrics`)).text();
     for (const [name, type] of familiesWithSamples(text)) {
-      if (!name.startsWith("capflow_")) continue;
+      if (!/^(capflow|process|nodejs)_/.test(name)) continue;
       const e = exposed.get(name) ?? { type, roles: new Set<string>() };
       e.roles.add(r.spec.role);
       exposed.set(name, e);
@@ -495,7 +495,7 @@ describe("dashboards and alerts against a real Prometheus", () => {
     expect(problems).toEqual([]);
   });
 
-  it("documents in docs/metrics.md exactly the capflow_* metrics the processes expose", () => {
+  it("documents in docs/metrics.md exactly the capflow_*, process_* and nodejs_* metrics the processes expose", () => {
     const problems: string[] = [];
     for (const [name, e] of exposed) {
       const row = catalogue.get(name);

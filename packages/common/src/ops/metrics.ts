@@ -11,7 +11,9 @@ export function enableDefaultMetrics(role: string): void {
   if (defaultsOn) return;
   defaultsOn = true;
   registry.setDefaultLabels({ role });
-  client.collectDefaultMetrics({ register: registry, prefix: "capflow_process_" });
+  // Standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes, ...), no prefix: the
+  // usual Node.js dashboards and alerts then match capflow processes as they are.
+  client.collectDefaultMetrics({ register: registry });
 }
 
 export const metrics = {
