@@ -14,8 +14,9 @@ import {
   type KillStep,
 } from "../support/fault/training-run.ts";
 
-const EPOCHS = chaosSize("CAPFLOW_CHAOS_RESUME_EPOCHS", { full: 10, ci: 5 });
-const KILLS = chaosSize("CAPFLOW_CHAOS_RESUME_KILLS", { full: 12, ci: 5 });
+const EPOCHS = chaosSize("CAPFLOW_CHAOS_RESUME_EPOCHS", { full: 10, ci: 6 });
+// CI: 5 kills over 5 epochs let the run end before the 4th kill (seen); 4 over 6 leave room.
+const KILLS = chaosSize("CAPFLOW_CHAOS_RESUME_KILLS", { full: 12, ci: 4 });
 // The training run's seed (data order, dropout) and the kill plan's seed (CAPFLOW_CHAOS_SEED).
 const SEED = Number(process.env.CAPFLOW_CHAOS_RESUME_SEED ?? 13);
 const PLAN_SEED = chaosSeed(SEED);
