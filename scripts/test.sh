@@ -12,8 +12,11 @@ cd "$root"
 pnpm typecheck
 pnpm lint
 pnpm vitest run --project unit --project integration "$@"
-# Every chaos test once at reduced sizes (test/support/fault/chaos-config.ts), so the suite cannot rot
-# outside CI; the full sizes stay in `pnpm test:chaos`. Skipped when the caller picked test files.
+# The chaos tests whose reduced sizes (test/support/fault/chaos-config.ts) are proven, once each, so the
+# suite cannot rot outside CI; the full sizes stay in `pnpm test:chaos`. Not yet here, each for a reason
+# in docs/reliability.md ("The CI-size chaos run"): checkpoint-crash (its S3 half), resume and the memory
+# soak, and the Sentinel failover (minutes). Skipped when the caller picked test files.
 if [ "$#" -eq 0 ]; then
-  CAPFLOW_CHAOS_SCALE=ci pnpm vitest run --project chaos
+  CAPFLOW_CHAOS_SCALE=ci pnpm vitest run --project chaos \
+    test/chaos/store-faults test/chaos/fuzz test/chaos/redis-outage test/chaos/conservation test/chaos/poison-pill
 fi
