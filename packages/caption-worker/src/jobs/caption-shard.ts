@@ -40,7 +40,14 @@ export async function captionShard(
       );
       out.forEach((o, j) => {
         const id = index.ids[i + j]!;
-        lines.push({ id, key: keyOf.get(id) ?? "", caption: o.caption, logProb: o.logProb });
+        lines.push({
+          id,
+          key: keyOf.get(id) ?? "",
+          caption: o.caption,
+          logProb: o.logProb,
+          confidence: o.confidence,
+          outOfDomain: o.outOfDomain,
+        });
       });
     }
     for (const f of index.failures)

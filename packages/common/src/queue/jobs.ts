@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { JobsOptions, WorkerOptions } from "bullmq";
+import { DecodeChoice, DEFAULT_DECODE, type DecodeChoiceInput, type DecodeMethod } from "../model/caption-rows.ts";
 
 /**
  * The job catalog: for every queue, the payload schema and the default options. Producers are typed
@@ -23,11 +24,8 @@ export const FeaturesJob = z.object({
   shardKey: StoreKey,
 });
 
-export const DecodeOptions = z.object({
-  method: z.enum(["greedy", "beam"]).default("greedy"),
-  beamWidth: z.number().int().min(1).max(20).default(3),
-  maxLength: z.number().int().min(2).max(100).optional(),
-});
+/** How captions are decoded: the model package's `DecodeChoice` (caption-rows.ts); beam is the default. */
+export const DecodeOptions = DecodeChoice;
 
 export const TrainingJob = z.object({
   runId: Id,
@@ -45,6 +43,14 @@ export const TrainingJob = z.object({
   wordVectorsKey: StoreKey.optional(),
   publishAs: Id.optional(),
   beamWidth: z.number().int().min(1).max(20).default(3),
+  /** Feature transform fitted on the training split (feature-transform.ts). */
+  featureTransform: z.enum(["sqrt-l2", "none"]).default("sqrt-l2"),
+  /** Learning-rate schedule (the trainer's lr-schedule.ts); default cosine with a one-epoch warm-up. */
+  schedule: z.record(z.string(), z.unknown()).optional(),
+  /** Which epoch is published: best 3-epoch mean of validation CIDEr-D (default), lowest val loss, or best CIDEr-D. */
+  select: z.enum(["smoothed-cider", "val-loss", "cider"]).default("smoothed-cider"),
+  /** The tutorial's isalpha rule: drop tokens with digits. */
+  lettersOnly: z.boolean().default(false),
 });
 
 /** One image, online: someone waits for the answer (queue `captions`). */
@@ -53,7 +59,7 @@ export const CaptionsJob = z.object({
   requestId: Id,
   imageKey: StoreKey,
   model: Id.default("default"),
-  decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
+  decode: DecodeOptions.default(DEFAULT_DECODE),
 });
 
 /**
@@ -69,7 +75,7 @@ export const CaptionBulkJob = z.object({
   shardId: Id,
   shardKey: StoreKey,
   model: Id.default("default"),
-  decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
+  decode: DecodeOptions.default(DEFAULT_DECODE),
 });
 
 /** What a caption job returns (the job's return value; bulk shards also write JSONL to the store). */
@@ -77,8 +83,14 @@ export interface CaptionResult {
   caption: string;
   /** Sum of the log-probabilities of the emitted words (higher is more confident). */
   logProb: number;
+  /** Calibrated on validation: the probability that the caption names the image exactly (NaN: no index). */
+  confidence: number;
+  /** Cosine similarity of the image to the nearest training image (after the feature transform). */
+  similarity: number;
+  /** Unlike anything the model was trained on: do not trust the caption. */
+  outOfDomain: boolean;
   modelVersion: string;
-  method: "greedy" | "beam";
+  method: DecodeMethod;
   timings: { queuedMs: number; decodeMs: number; encodeMs: number; totalMs: number };
 }
 
@@ -96,6 +108,8 @@ export interface BulkResultLine {
   file?: string;
   caption?: string;
   logProb?: number;
+  confidence?: number;
+  outOfDomain?: boolean;
   error?: { reason: string; message: string };
 }
 
@@ -108,7 +122,7 @@ export interface CaptionBatch {
   shards: string[];
   images: number;
   createdAt: string;
-  decode: { method: "greedy" | "beam"; beamWidth: number };
+  decode: DecodeChoiceInput;
 }
 
 /** Job ids are derived from content so that resubmitting is a no-op. */

@@ -2,6 +2,8 @@ import { createHash } from "node:crypto";
 import type { Tf } from "../compute/backend.ts";
 import { createCaptionModel, type CaptionModel } from "../model/caption-model.ts";
 import { decodeWeights, type WeightSpec } from "../model/weights-io.ts";
+import { loadCaptionIndex, type CaptionIndex } from "../model/caption-index.ts";
+import { featureTransformFromJSON, type FeatureTransform } from "../model/feature-transform.ts";
 import * as keys from "../store/keys.ts";
 import { getJson, putJson, type ObjectStore } from "../store/object-store.ts";
 import { vocabularyFromJSON, type Vocabulary } from "../text/vocabulary.ts";
@@ -15,13 +17,15 @@ export interface ModelPointer {
   cider: number;
   /** The checkpoint folder holding weights, vocabulary and config. */
   checkpoint: string;
+  /** The run's caption index (training features + captions + calibration), caption-index.ts. */
+  index?: string;
   publishedAt: string;
 }
 
 export async function publishModel(
   store: ObjectStore,
   name: string,
-  m: { runId: string; epoch: number; encoderId: string; cider: number },
+  m: { runId: string; epoch: number; encoderId: string; cider: number; index?: string },
 ): Promise<ModelPointer> {
   const pointer: ModelPointer = {
     name,
@@ -41,6 +45,10 @@ export interface LoadedCaptionModel {
   pointer: ModelPointer;
   model: CaptionModel;
   vocab: Vocabulary;
+  /** Applied to encoder features before the model, the index and the confidence see them. */
+  transform: FeatureTransform;
+  /** Retrieval re-ranking and confidence; absent for models published without one. */
+  index?: CaptionIndex;
   /** Identifies what serves a caption: `<name>@<run>/epoch-<n>`. */
   version: string;
 }
@@ -79,7 +87,26 @@ export async function loadPublishedModel(
     }
     return body;
   };
-  const config = JSON.parse((await read("config.json")).toString()) as { model: Record<string, unknown> };
+  const config = JSON.parse((await read("config.json")).toString()) as {
+    model: Record<string, unknown>;
+    featureTransform?: unknown;
+  };
+  let transform: FeatureTransform;
+  try {
+    transform = featureTransformFromJSON(config.featureTransform);
+  } catch (err) {
+    throw new ModelRejectedError(`model ${pointer.name}: ${(err as Error).message}`);
+  }
+  let index: CaptionIndex | undefined;
+  if (pointer.index) {
+    if (!pointer.index.startsWith("runs/"))
+      throw new ModelRejectedError(`model ${pointer.name}: index ${pointer.index} is outside runs/`);
+    try {
+      index = (await loadCaptionIndex(store, pointer.index)).index;
+    } catch (err) {
+      throw new ModelRejectedError(`model ${pointer.name}: ${(err as Error).message}`);
+    }
+  }
   const vocab = vocabularyFromJSON(JSON.parse((await read("vocab.json")).toString()));
   const specs = JSON.parse((await read("weights.json")).toString()) as WeightSpec[];
   const weights = decodeWeights(specs, await read("weights.bin"));
@@ -95,5 +122,5 @@ export async function loadPublishedModel(
       `model ${pointer.name}: weights do not fit the config: ${(err as Error).message}`,
     );
   }
-  return { pointer, model, vocab, version: `${pointer.name}@${pointer.runId}/epoch-${pointer.epoch}` };
+  return { pointer, model, vocab, transform, index, version: `${pointer.name}@${pointer.runId}/epoch-${pointer.epoch}` };
 }

@@ -1,7 +1,14 @@
 import { createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
-import { CommonEnv, createQueue, createQueueEvents, startRuntime, type CaptionResult } from "@capflow/common";
+import {
+  CommonEnv,
+  createQueue,
+  createQueueEvents,
+  startRuntime,
+  type CaptionResult,
+  type DecodeMethod,
+} from "@capflow/common";
 import { progress } from "../cli/progress.ts";
 import { captionBatchStatus, openCaptionBatchResults, submitCaptionBatch } from "./caption-jobs.ts";
 import { enqueueImageCaption, storeImage, type DecodeChoice } from "./captions.ts";
@@ -13,7 +20,7 @@ import { CaptionJobRequest } from "./schemas.ts";
  */
 export interface CaptionCommandOptions {
   model: string;
-  method: "greedy" | "beam";
+  method: DecodeMethod;
   beamWidth: number;
 }
 
