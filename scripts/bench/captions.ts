@@ -31,30 +31,32 @@ import type { Job, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import sharp from "sharp";
 import {
-  buildVocabulary,
-  createCaptionModel,
   createQueue,
   createRedis,
   encodeNpy,
   keys,
+  sha256,
   putJson,
-  loadEncoder,
-  loadTf,
   LocalStore,
-  preprocessImage,
-  publishModel,
-  type Encoder,
   type JobInput,
   type ShardIndex,
   type ObjectStore,
-  type Tf,
   type TypedQueue,
 } from "@capflow/common";
-import { buildApiServer } from "@capflow/ingest";
-import { Captioner } from "../../packages/caption-worker/src/captioner.ts";
-import { createCaptionWorkers } from "../../packages/caption-worker/src/jobs/caption.ts";
-import { saveCheckpoint } from "../../packages/trainer/src/checkpoint/checkpoint-store.ts";
-import { sha256 } from "../../packages/ingest/src/ingest/sharding.ts";
+import {
+  buildVocabulary,
+  createCaptionModel,
+  loadEncoder,
+  loadTf,
+  preprocessImage,
+  publishModel,
+  type Encoder,
+  type Tf,
+} from "@capflow/ml";
+import { buildApiServer } from "@capflow/api";
+import { Captioner } from "@capflow/caption-worker";
+import { createCaptionWorkers } from "@capflow/caption-worker";
+import { saveCheckpoint } from "@capflow/trainer";
 import {
   cores,
   load,

@@ -10,7 +10,7 @@
  * captions/s and in CPU ms a caption (process.cpuUsage, every thread).
  */
 import { parseArgs } from "node:util";
-import { createCaptionModel, loadOnnxDecoder, loadTf, type CaptionDecoder } from "@capflow/common";
+import { createCaptionModel, loadOnnxDecoder, loadTf, type CaptionDecoder } from "@capflow/ml";
 import { cores, load, runBench } from "./_support.ts";
 
 const { values } = parseArgs({

@@ -11,7 +11,7 @@
 import { availableParallelism, loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { loadEncoder as load, PIXELS_PER_IMAGE, type Encoder } from "@capflow/common";
+import { loadEncoder as load, PIXELS_PER_IMAGE, type Encoder } from "@capflow/ml";
 
 export function syntheticImages(n: number, seed = 7): Float32Array[] {
   let s = seed;

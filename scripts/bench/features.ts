@@ -28,18 +28,16 @@ import sharp from "sharp";
 import {
   createQueue,
   createRedis,
-  loadEncoder,
   LocalStore,
-  preprocessImage,
   readDatasetInfo,
   getJson,
   keys,
-  type Encoder,
   type ShardList,
 } from "@capflow/common";
+import { loadEncoder, preprocessImage, type Encoder } from "@capflow/ml";
 import { ingestDataset } from "@capflow/ingest";
-import { createFeatureWorker } from "../../packages/feature-worker/src/jobs/extract-features.ts";
-import { extractShard } from "../../packages/feature-worker/src/jobs/extract-shard.ts";
+import { createFeatureWorker } from "@capflow/feature-worker";
+import { extractShard } from "@capflow/feature-worker";
 import { cpuSecondsPerImage, throughput } from "./features-bare.ts";
 import {
   cores,
@@ -114,7 +112,7 @@ interface OrtLike {
 /**
  * The same cached ONNX model in a session of our own with ORT's intra-op spin-waiting off
  * (`session.intra_op.allow_spinning=0`), to test whether spinning ORT threads fight sharp's decode
- * threads for the cores. Otherwise the options of packages/common/src/encoder/onnx-encoder.ts.
+ * threads for the cores. Otherwise the options of packages/ml/src/encoder/onnx-encoder.ts.
  */
 async function noSpinEncoder(like: Encoder): Promise<Encoder> {
   // onnxruntime-node is common's dependency, not the root's: resolve it from there.

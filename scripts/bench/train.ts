@@ -9,9 +9,9 @@
  * after the same number of (full) epochs with each method.
  */
 import { parseArgs } from "node:util";
-import { loadTf } from "@capflow/common";
-import { createCaptionModel, prefixSamples, type CaptionSet } from "@capflow/common";
-import { evaluateLoss, rng, trainEpoch } from "../../packages/trainer/src/train/index.ts";
+import { loadTf } from "@capflow/ml";
+import { createCaptionModel, prefixSamples, type CaptionSet } from "@capflow/ml";
+import { evaluateLoss, rng, trainEpoch } from "@capflow/trainer";
 
 const { values } = parseArgs({
   options: {

@@ -3,7 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { LocalStore, S3Store, type ObjectStore } from "@capflow/common";
-import { committedEpochs, latestCheckpoint } from "../../packages/trainer/src/checkpoint/checkpoint-store.ts";
+import { committedEpochs, latestCheckpoint } from "@capflow/trainer";
 import { s3StoreOptions, tempDir } from "../support/services.ts";
 import { rng } from "../support/fault/bad-images.ts";
 
@@ -55,7 +55,7 @@ async function killManyTimes(store: ObjectStore, storeSpec: object, kills: numbe
   return { lastEpoch, torn };
 }
 
-describe("checkpoint crash consistency (RELIABILITY.md test 12)", () => {
+describe("checkpoint crash consistency (docs/reliability.md test 12)", () => {
   it("always resumes from the newest complete checkpoint when the trainer is killed mid-upload (local store)", async () => {
     const dir = await tempDir("ckpt");
     const { lastEpoch, torn } = await killManyTimes(new LocalStore(dir), { kind: "local", dir }, 30);

@@ -4,7 +4,7 @@ import { TcpProxy } from "../support/fault/tcp-proxy.ts";
 import { badImageCorpus, rng } from "../support/fault/bad-images.ts";
 import { sleep, type CapflowProcess } from "../support/fault/process-control.ts";
 
-// RELIABILITY.md test 1: the feature pipeline on a few hundred images with 5% bad inputs, three
+// docs/reliability.md test 1: the feature pipeline on a few hundred images with 5% bad inputs, three
 // child-process workers reaching Redis through a proxy, and ≥ 30 faults at random while it runs:
 // SIGKILL a worker (restarted a second later), SIGSTOP/SIGCONT a worker, a Redis outage at the
 // proxy, and a Redis restart without persistence (every queued job lost; `reconcile` brings them back).

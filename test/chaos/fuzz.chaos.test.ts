@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { REASON_CODES } from "@capflow/common";
+import { REASON_CODES } from "@capflow/ml";
 import { runDecodeChild } from "../support/fault/decode-runner.ts";
 
 const CASES = Number(process.env.CAPFLOW_FUZZ_CASES ?? 10_000);
 
-// RELIABILITY.md test 10, long version: mutated PNG/JPEG/GIF/WebP through preprocessImage in a child.
+// docs/reliability.md test 10, long version: mutated PNG/JPEG/GIF/WebP through preprocessImage in a child.
 describe("byte fuzzing of the decode path", () => {
   it(`survives ${CASES} mutated images without a crash or a hang`, async () => {
     const run = await runDecodeChild(["fuzz", "7", "0", String(CASES)], {

@@ -14,8 +14,8 @@ function report(path: string, samples: MemorySample[], extra: Record<string, unk
   return f;
 }
 
-// RELIABILITY.md test 14 (see docs/reliability.md for the bounds and why).
-describe("memory soak (RELIABILITY.md test 14)", () => {
+// docs/reliability.md test 14 (see docs/reliability.md for the bounds and why).
+describe("memory soak (docs/reliability.md test 14)", () => {
   it(
     `encodes ${IMAGES} images (5% refused) with no tensor, heap or native growth`,
     async () => {

@@ -7,7 +7,7 @@ import {
   superviseUntilSettled,
 } from "../support/fault/poison-pill.ts";
 
-// RELIABILITY.md test 7 with production settings: a 60 s lock and a 30 s stalled check, so each
+// docs/reliability.md test 7 with production settings: a 60 s lock and a 30 s stalled check, so each
 // crash costs ~90 s before the shard is redone (the CI version, test/reliability/poison-pill.int.test.ts,
 // shortens both). No input is known to crash sharp/libvips natively (10k fuzz cases found none), so
 // the crash is injected: the test-only preload (test/support/fault/preload.js) aborts the worker

@@ -54,9 +54,9 @@ function randomPlan(seed: number, kills: number, epochs: number, epochMs: number
   };
 }
 
-// RELIABILITY.md test 13, chaos size: the tutorial's prefix method (one sample per caption prefix,
+// docs/reliability.md test 13, chaos size: the tutorial's prefix method (one sample per caption prefix,
 // shuffled across captions), 10 epochs, 12 random kills.
-describe("resume correctness under random kills (RELIABILITY.md test 13)", () => {
+describe("resume correctness under random kills (docs/reliability.md test 13)", () => {
   let rig: TrainingRig;
 
   beforeAll(async () => {

@@ -4,7 +4,7 @@ import { S3Store } from "@capflow/common";
 import { TcpProxy } from "../support/fault/tcp-proxy.ts";
 import { rng } from "../support/fault/bad-images.ts";
 
-// RELIABILITY.md test 11: the S3 store through a TCP proxy in front of s3rver that drops, resets
+// docs/reliability.md test 11: the S3 store through a TCP proxy in front of s3rver that drops, resets
 // (mid-transfer) and stalls a share of connections, and per request answers 503, resets or stalls
 // (the SDK keeps one connection alive for everything). Every write must land whole, every read must
 // return the bytes written, no operation may hang.

@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Queue, Worker } from "bullmq";
-import { createQueue, createRedis, createWorker, registry } from "@capflow/common";
 import {
   cleanJobs,
+  createQueue,
+  createRedis,
+  createWorker,
+  registry,
   getConcurrency,
   instrumentWorker,
   listFailed,
@@ -13,8 +16,8 @@ import {
   retryFailed,
   setConcurrency,
   watchConcurrency,
-} from "../../packages/common/src/admin/index.ts";
-import { startAdminServer } from "../../packages/ingest/src/admin/index.ts";
+} from "@capflow/common";
+import { startAdminServer } from "@capflow/api";
 import { freshPrefix, producer, redisUrl } from "../support/services.ts";
 
 /** Queue administration against a real Redis: the functions, the HTTP routes, the worker side. */

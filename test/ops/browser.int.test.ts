@@ -7,7 +7,7 @@ import { chromium, type BrowserContext } from "playwright-core";
 import type { Queue } from "bullmq";
 import { createQueue, DEFAULT_DECODE, QUEUE_NAMES } from "@capflow/common";
 import { renderReport, type EpochMetrics, type RunResult } from "@capflow/trainer";
-import { startAdminServer } from "../../packages/ingest/src/admin/index.ts";
+import { startAdminServer } from "@capflow/api";
 import { drawImage } from "../support/images.ts";
 import { freshPrefix, producer, tempDir } from "../support/services.ts";
 

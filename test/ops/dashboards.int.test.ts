@@ -6,6 +6,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Queue } from "bullmq";
 import YAML from "yaml";
+import { waitFor } from "../support/wait-for.ts";
 import { freePort, LocalStore, createQueue, createRedis, type QueueName } from "@capflow/common";
 import { ingestDataset } from "@capflow/ingest";
 import { freshPrefix, redisUrl, tempDir } from "../support/services.ts";
@@ -74,25 +75,9 @@ const note = (msg: string) => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function poll<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs: number,
-  everyMs = 500,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-}
+/** The shared bounded wait, polled every 500 ms as Prometheus scrapes slowly. */
+const poll = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 500) =>
+  waitFor(what, fn, { timeoutMs, everyMs });
 
 function cliSupports(command: string): boolean {
   const r = spawnSync(NODE_TSX[0], [...NODE_TSX.slice(1), CLI, command, "--help"], {

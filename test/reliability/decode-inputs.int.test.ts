@@ -1,12 +1,12 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { REASON_CODES } from "@capflow/common";
+import { REASON_CODES } from "@capflow/ml";
 import { tempDir } from "../support/services.ts";
 import { badImageCorpus, bombs, type Case } from "../support/fault/bad-images.ts";
 import { runDecodeChild } from "../support/fault/decode-runner.ts";
 
-// RELIABILITY.md tests 8, 9 and 10 (short version) on the real decode path (sharp/libvips), each run in
+// docs/reliability.md tests 8, 9 and 10 (short version) on the real decode path (sharp/libvips), each run in
 // a child process so that a native crash or a hang is a test failure, not a dead test runner.
 async function writeCases(cases: Case[]): Promise<string> {
   const dir = await tempDir("cases");

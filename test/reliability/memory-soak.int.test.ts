@@ -22,8 +22,8 @@ function expectNoRunaway(f: SoakFigures): void {
   expect(f.peakRssMb, "peak RSS (VmHWM), MB").toBeLessThan(1200);
 }
 
-// RELIABILITY.md test 14, short: the long soak is test/chaos/memory-soak.chaos.test.ts.
-describe("memory soak, short (RELIABILITY.md test 14)", () => {
+// docs/reliability.md test 14, short: the long soak is test/chaos/memory-soak.chaos.test.ts.
+describe("memory soak, short (docs/reliability.md test 14)", () => {
   it(`encodes ${IMAGES} images in a child with tensors flat and no runaway RSS`, async () => {
     const run = await runFeatureSoak({ images: IMAGES, every: 32, pool: 120 });
     const f = report("features", run.samples, { backend: run.backend, counts: run.counts });

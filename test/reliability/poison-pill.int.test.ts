@@ -7,7 +7,7 @@ import {
   superviseUntilSettled,
 } from "../support/fault/poison-pill.ts";
 
-// RELIABILITY.md test 7, CI size: the chaos version (test/chaos/poison-pill.chaos.test.ts) runs with
+// docs/reliability.md test 7, CI size: the chaos version (test/chaos/poison-pill.chaos.test.ts) runs with
 // the production lock (60 s) and stalled interval (30 s), 90 s per crash; here both are shortened
 // (CAPFLOW_FEATURE_LOCK_SECONDS 5, _STALLED_INTERVAL_SECONDS 2) so that 3 crashes fit in ~1 minute.
 // The crash is injected: the test-only preload (test/support/fault/preload.js) aborts the worker

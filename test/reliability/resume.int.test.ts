@@ -19,10 +19,10 @@ const EPOCHS = 5;
  */
 const TOLERANCE = 1e-6;
 
-// RELIABILITY.md test 13, CI size: the same run trained straight, and with its trainer SIGKILLed
+// docs/reliability.md test 13, CI size: the same run trained straight, and with its trainer SIGKILLed
 // four times (mid-epoch, during a checkpoint upload, at a random point, right after the last commit
 // marker), restarted each time; BullMQ hands the job over, the operator resubmits when it failed.
-describe("resume correctness under kills (RELIABILITY.md test 13)", () => {
+describe("resume correctness under kills (docs/reliability.md test 13)", () => {
   let rig: TrainingRig;
 
   beforeAll(async () => {

@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { encodeNpy, getJson, keys, loadEncoder, type ShardList } from "@capflow/common";
-import { extractShard } from "../../packages/feature-worker/src/jobs/extract-shard.ts";
+import { encodeNpy, getJson, keys, type ShardList } from "@capflow/common";
+import { loadEncoder } from "@capflow/ml";
+import { extractShard } from "@capflow/feature-worker";
 import { PipelineFixture } from "../support/fault/fixture.ts";
 import { CapflowProcess } from "../support/fault/process-control.ts";
 
-// RELIABILITY.md tests 2, 4, 5 and 6 with real child-process feature workers, a private real Redis
+// docs/reliability.md tests 2, 4, 5 and 6 with real child-process feature workers, a private real Redis
 // and the real ONNX encoder. Each test owns its Redis, so killing or restarting it disturbs no other.
 describe("feature workers under process and Redis faults", () => {
   let f: PipelineFixture | undefined;

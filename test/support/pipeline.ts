@@ -2,18 +2,16 @@ import pino from "pino";
 import {
   createQueue,
   createRedis,
-  loadEncoder,
-  loadTf,
   keys,
   readDatasetInfo,
   getJson,
-  type Encoder,
   type ObjectStore,
   type ShardList,
 } from "@capflow/common";
+import { loadEncoder, loadTf, type Encoder } from "@capflow/ml";
 import { ingestDataset } from "@capflow/ingest";
-import { extractShard } from "../../packages/feature-worker/src/jobs/extract-shard.ts";
-import { writeShard } from "../../packages/feature-worker/src/shard-writer.ts";
+import { extractShard } from "@capflow/feature-worker";
+import { writeShard } from "@capflow/feature-worker";
 import { trainRun, type RunResult } from "@capflow/trainer";
 import { freshPrefix, redisUrl, tempDir } from "./services.ts";
 import { writeJsonlDataset } from "./images.ts";

@@ -4,18 +4,16 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import pino from "pino";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { keys, LocalStore, type ObjectStore } from "@capflow/common";
 import {
   buildVocabulary,
   createCaptionModel,
   encodeWeights,
-  keys,
   loadTf,
-  LocalStore,
   publishModel,
   type Encoder,
-  type ObjectStore,
   type Tf,
-} from "@capflow/common";
+} from "@capflow/ml";
 import { Captioner, type CaptionerOptions } from "./captioner.ts";
 
 const DIM = 16;

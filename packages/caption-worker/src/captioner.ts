@@ -1,14 +1,5 @@
-import {
-  captionRows,
-  metrics,
-  PIXELS_PER_IMAGE,
-  type DecodeChoiceInput,
-  type RowCaption,
-  type Encoder,
-  type Logger,
-  type ObjectStore,
-  type Tf,
-} from "@capflow/common";
+import { metrics, type DecodeChoiceInput, type Logger, type ObjectStore } from "@capflow/common";
+import { captionRows, PIXELS_PER_IMAGE, type Encoder, type RowCaption, type Tf } from "@capflow/ml";
 import { MicroBatcher } from "./micro-batcher.ts";
 import { ModelHolder, type DecoderSettings, type ServingModel } from "./model-holder.ts";
 

@@ -1,8 +1,9 @@
 import os from "node:os";
 import { z } from "zod";
-import { CommonEnv, DECODER_RUNTIMES, envInt, EXECUTION_PROVIDERS } from "@capflow/common";
+import { CommonEnv, envInt } from "@capflow/common";
+import { DECODER_RUNTIMES, EXECUTION_PROVIDERS } from "@capflow/ml";
 // ./encoder/encoder-env.ts (outside this change's files).
-import { EncoderEnvShape } from "@capflow/common";
+import { EncoderEnvShape } from "@capflow/ml";
 
 /** A comma-separated list, blanks dropped. */
 const commaList = (fallback: string) =>

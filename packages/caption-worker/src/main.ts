@@ -1,6 +1,7 @@
-import { loadEncoder, loadTf, serveWorkers, setBuildInfo, startRuntime } from "@capflow/common";
+import { serveWorkers, setBuildInfo, startRuntime } from "@capflow/common";
+import { loadEncoder, loadTf } from "@capflow/ml";
 import { Captioner } from "./captioner.ts";
-import { encoderModelFromEnv } from "@capflow/common";
+import { encoderModelFromEnv } from "@capflow/ml";
 import { CaptionEnv } from "./env.ts";
 import { createCaptionWorkers } from "./jobs/caption.ts";
 

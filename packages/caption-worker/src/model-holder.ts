@@ -1,18 +1,15 @@
+import { metrics, NotFoundError, type Logger, type ObjectStore } from "@capflow/common";
 import {
   loadOnnxDecoder,
   loadPublishedModel,
-  metrics,
-  NotFoundError,
   readModelPointer,
   tfjsDecoder,
   type CaptionDecoder,
   type DecoderRuntime,
   type LoadedCaptionModel,
-  type Logger,
   type ModelPointer,
-  type ObjectStore,
   type Tf,
-} from "@capflow/common";
+} from "@capflow/ml";
 
 const reloads = metrics.counter("capflow_caption_model_reloads_total", "Model (re)loads, by outcome", [
   "status",

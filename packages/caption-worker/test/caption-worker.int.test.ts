@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QueueEvents, type Worker } from "bullmq";
+import type { Worker } from "bullmq";
 import pino from "pino";
 import {
   createQueue,
   createRedis,
   keys,
-  loadTf,
-  publishModel,
   readDatasetInfo,
   type BulkResultLine,
   type CaptionResult,
   type ObjectStore,
+  createQueueEvents,
 } from "@capflow/common";
+import { loadTf, publishModel } from "@capflow/ml";
 import { Captioner, createCaptionWorkers } from "@capflow/caption-worker";
 import { freshPrefix, localStore, redisUrl } from "../../../test/support/services.ts";
 import { preparePublishedModel } from "../../../test/support/pipeline.ts";
@@ -28,8 +28,8 @@ describe("caption worker", () => {
   const bulkConn = createRedis(redisUrl(), "worker");
   const queue = createQueue("captions", { connection: conn, prefix });
   const bulkQueue = createQueue("caption-bulk", { connection: conn, prefix });
-  const events = new QueueEvents("captions", { connection: workerConn.duplicate(), prefix });
-  const bulkEvents = new QueueEvents("caption-bulk", { connection: bulkConn.duplicate(), prefix });
+  const events = createQueueEvents("captions", { connection: workerConn, prefix });
+  const bulkEvents = createQueueEvents("caption-bulk", { connection: bulkConn, prefix });
   let worker: Worker;
   let bulkWorker: Worker;
   let dataset: string;

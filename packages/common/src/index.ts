@@ -1,3 +1,8 @@
+/**
+ * @capflow/common: the platform every process shares. Configuration, logging, shutdown, Redis and
+ * the job catalog, object stores and their key layout, the formats on the store (manifest, feature
+ * shards), metrics and the ops server. Nothing here loads a model runtime (see @capflow/ml).
+ */
 export * from "./config/env.ts";
 export * from "./config/parse-env.ts";
 export * from "./log.ts";
@@ -14,20 +19,10 @@ export * from "./ops/metrics.ts";
 export * from "./ops/ops-server.ts";
 export * from "./features/npy.ts";
 export * from "./features/shard-format.ts";
-export * from "./text/index.ts";
 export * from "./dataset/manifest.ts";
-export * from "./compute/index.ts";
-export * from "./model/index.ts";
-export * from "./registry/published-model.ts";
-export {
-  load as loadEncoder,
-  encoderId as defaultEncoderId,
-  PIXELS_PER_IMAGE,
-  IMAGE_SIZE,
-  EXECUTION_PROVIDERS,
-} from "./encoder/index.ts";
-export type { Encoder, EncoderConfig, EncoderRuntime } from "./encoder/index.ts";
-export * from "./preprocess/decode-image.ts";
-export * from "./admin/index.ts";
+export * from "./queue/queue-admin.ts";
+export * from "./queue/watch-concurrency.ts";
+export * from "./ops/queue-metrics.ts";
 export * from "./serve-worker.ts";
-export { EncoderEnvShape, encoderModelFromEnv } from "./encoder/encoder-env.ts";
+export * from "./content/hash.ts";
+export * from "./content/image-format.ts";

@@ -1,5 +1,5 @@
 import type { Worker } from "bullmq";
-import { watchConcurrency } from "./admin/watch-concurrency.ts";
+import { watchConcurrency } from "./queue/watch-concurrency.ts";
 import { instrumentWorker, registerQueueDepthMetrics } from "./ops/queue-metrics.ts";
 import type { QueueName } from "./queue/jobs.ts";
 import { workerLiveness } from "./queue/liveness.ts";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Queue, QueueEvents } from "bullmq";
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import {
   assertNoEviction,
@@ -10,6 +10,7 @@ import {
   startEmbeddedRedis,
   redisServerAvailable,
   REDIS_INSTALL_HINT,
+  createQueueEvents,
 } from "@capflow/common";
 import { freshPrefix, redisUrl, tempDir } from "../../../test/support/services.ts";
 
@@ -51,7 +52,7 @@ describe("job catalog", () => {
     const conn = createRedis(redisUrl(), "producer");
     const workerConn = createRedis(redisUrl(), "worker");
     const queue = createQueue("features", { connection: conn, prefix });
-    const events = new QueueEvents("features", { connection: workerConn.duplicate(), prefix });
+    const events = createQueueEvents("features", { connection: workerConn, prefix });
     await events.waitUntilReady();
     let calls = 0;
     const worker = createWorker(

@@ -1,7 +1,7 @@
 import type { ShardFailure } from "@capflow/common";
 
 /**
- * Per-image isolation after a worker process died mid-shard (RELIABILITY.md test 7, "a poison pill
+ * Per-image isolation after a worker process died mid-shard (docs/reliability.md test 7, "a poison pill
  * fails alone"). Plain functions over a small record that the job keeps in Redis
  * (./crash-journal.ts); the feature job (./jobs/extract-features.ts) writes it before every read.
  *

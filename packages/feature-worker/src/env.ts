@@ -2,7 +2,7 @@ import os from "node:os";
 import { z } from "zod";
 import { CommonEnv, envInt } from "@capflow/common";
 // ./encoder/encoder-env.ts (outside this change's files).
-import { EncoderEnvShape } from "@capflow/common";
+import { EncoderEnvShape } from "@capflow/ml";
 
 export const FeatureEnv = CommonEnv.extend({
   ...EncoderEnvShape,

@@ -1,5 +1,6 @@
-import { loadEncoder as load, serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
-import { encoderModelFromEnv } from "@capflow/common";
+import { serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
+import { loadEncoder as load } from "@capflow/ml";
+import { encoderModelFromEnv } from "@capflow/ml";
 import { FeatureEnv } from "./env.ts";
 import { announceEncoder, createFeatureWorker } from "./jobs/extract-features.ts";
 

@@ -1,15 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import pino from "pino";
-import {
-  createRedis,
-  LocalStore,
-  PIXELS_PER_IMAGE,
-  putJson,
-  readShardIndex,
-  type Encoder,
-  type ShardList,
-} from "@capflow/common";
+import { createRedis, LocalStore, putJson, readShardIndex, type ShardList } from "@capflow/common";
+import { PIXELS_PER_IMAGE, type Encoder } from "@capflow/ml";
 import { createFeatureWorker, extractFeatures, LostJobError } from "../src/jobs/extract-features.ts";
 import { journalKey, redisCrashJournal } from "../src/crash-journal.ts";
 import { IsolationGate } from "../src/isolation-gate.ts";

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QueueEvents } from "bullmq";
 import pino from "pino";
 import {
   createQueue,
@@ -10,6 +9,7 @@ import {
   type DatasetInfo,
   getJson,
   type ObjectStore,
+  createQueueEvents,
 } from "@capflow/common";
 import { ingestDataset } from "@capflow/ingest";
 import { createFeatureWorker, loadEncoder, type Encoder } from "@capflow/feature-worker";
@@ -24,7 +24,7 @@ describe("feature extraction through the queue", () => {
   const conn = createRedis(redisUrl(), "producer");
   const workerConn = createRedis(redisUrl(), "worker");
   const queue = createQueue("features", { connection: conn, prefix });
-  const events = new QueueEvents("features", { connection: workerConn.duplicate(), prefix });
+  const events = createQueueEvents("features", { connection: workerConn, prefix });
 
   beforeAll(async () => {
     encoder = await loadEncoder({

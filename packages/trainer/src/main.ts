@@ -1,6 +1,7 @@
-import { loadTf, serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
+import { serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
+import { loadTf } from "@capflow/ml";
 import { TrainerEnv } from "./env.ts";
-import { createTrainerWorker } from "./jobs/train-model.ts";
+import { createTrainerWorker } from "./jobs/training.ts";
 
 /** `capflow worker training`. */
 export async function main(): Promise<void> {

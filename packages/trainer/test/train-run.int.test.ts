@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
-import { loadTf, type ObjectStore, type Tf } from "@capflow/common";
+import { type ObjectStore } from "@capflow/common";
+import { loadTf, type Tf } from "@capflow/ml";
 import { latestCheckpoint, trainRun, type TrainingSpec } from "@capflow/trainer";
 import { localStore } from "../../../test/support/services.ts";
 import { preparePublishedModel } from "../../../test/support/pipeline.ts";

@@ -72,7 +72,7 @@ export async function bombs(): Promise<Case[]> {
 }
 
 /**
- * The bad-image corpus (RELIABILITY.md test 8), ≥ 300 files: truncated and corrupt JPEG/PNG, 0-byte,
+ * The bad-image corpus (docs/reliability.md test 8), ≥ 300 files: truncated and corrupt JPEG/PNG, 0-byte,
  * text named .jpg, CMYK, 16-bit, grey, grey+alpha, RGBA, EXIF orientations 1–8, animated GIF/WebP,
  * TIFF, SVG, HEIC-like bytes. Every one must give a vector or a reason code.
  */

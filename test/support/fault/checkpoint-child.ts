@@ -1,12 +1,9 @@
-// Test child for RELIABILITY.md test 12: a "trainer" that resumes at the newest complete checkpoint
+// Test child for docs/reliability.md test 12: a "trainer" that resumes at the newest complete checkpoint
 // and then saves one checkpoint per epoch, forever, until the parent SIGKILLs it mid-upload.
 // Weights hold the epoch number, so a torn checkpoint (files from two epochs) is visible.
 // argv: <store JSON: {"kind":"local","dir":...} | {"kind":"s3",...S3StoreOptions}> <runId>
 import { LocalStore, S3Store, type ObjectStore } from "@capflow/common";
-import {
-  latestCheckpoint,
-  saveCheckpoint,
-} from "../../../packages/trainer/src/checkpoint/checkpoint-store.ts";
+import { latestCheckpoint, saveCheckpoint } from "@capflow/trainer";
 
 const [storeJson, runId] = process.argv.slice(2);
 const spec = JSON.parse(storeJson!) as

@@ -4,7 +4,7 @@
 // Modes: `corpus <dir>` (every file of a folder, sorted) and `fuzz <seed> <from> <to>`.
 import fs from "node:fs/promises";
 import path from "node:path";
-import { preprocessImage } from "@capflow/common";
+import { preprocessImage } from "@capflow/ml";
 import { fuzzSeeds, mutate } from "./bad-images.ts";
 
 const [mode, a, b, c] = process.argv.slice(2);

@@ -1,6 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { QueueEvents } from "bullmq";
+import type { QueueEvents } from "bullmq";
 import {
   createQueue,
   createRedis,
@@ -9,6 +9,7 @@ import {
   readDatasetInfo,
   keys,
   type TypedQueue,
+  createQueueEvents,
 } from "@capflow/common";
 import { ingestDataset, reconcileDataset, type IngestSummary } from "@capflow/ingest";
 import type { Redis } from "ioredis";
@@ -142,10 +143,7 @@ export class PipelineFixture {
     const conn = createRedis(this.redis.url, "worker");
     conn.on("error", () => undefined);
     this.conns.push(conn);
-    const events = new QueueEvents("features", {
-      connection: conn,
-      prefix: this.prefix,
-    });
+    const events = createQueueEvents("features", { connection: conn, prefix: this.prefix });
     this.events.push(events);
     await events.waitUntilReady();
     const seen = { stalled: [] as string[] };

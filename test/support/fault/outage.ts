@@ -3,7 +3,7 @@ import { PipelineFixture } from "./fixture.ts";
 import { TcpProxy } from "./tcp-proxy.ts";
 
 /**
- * RELIABILITY.md test 3: workers reach Redis through a proxy that goes dark for `seconds` while one
+ * docs/reliability.md test 3: workers reach Redis through a proxy that goes dark for `seconds` while one
  * worker is busy and one idle. Neither is restarted: both must take jobs again by themselves, the
  * job in flight must complete, and jobs enqueued after the outage must complete.
  */

@@ -5,7 +5,7 @@ import type { PipelineFixture } from "./fixture.ts";
 import { sleep, type CapflowProcess } from "./process-control.ts";
 
 /**
- * RELIABILITY.md test 7, shared by its CI and chaos versions: 24 drawn images in shards of 8, the 4th
+ * docs/reliability.md test 7, shared by its CI and chaos versions: 24 drawn images in shards of 8, the 4th
  * image of the second shard is the poison (the test-only preload aborts the worker process when it
  * reads it: CAPFLOW_TEST_CRASH_ON).
  */

@@ -2,8 +2,10 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import pino from "pino";
 import type { Redis } from "ioredis";
-import { createRedis, keys, LocalStore, Shutdown, type JobInput, type NamedWeight } from "@capflow/common";
-import { committedEpochs, latestCheckpoint, submitRun, type RunResult } from "@capflow/trainer";
+import { createRedis, keys, LocalStore, Shutdown, type JobInput } from "@capflow/common";
+import { type NamedWeight } from "@capflow/ml";
+import { submitRun } from "@capflow/cli";
+import { committedEpochs, latestCheckpoint, type RunResult } from "@capflow/trainer";
 import { CapflowProcess, PRELOAD, sleep } from "./process-control.ts";
 import { writeCounts } from "./ledger.ts";
 

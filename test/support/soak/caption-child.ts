@@ -1,11 +1,11 @@
-// The caption path of the memory soak (RELIABILITY.md test 14): the real caption worker process
+// The caption path of the memory soak (docs/reliability.md test 14): the real caption worker process
 // (`capflow worker captions`'s main(): env parsing, Redis, store, encoder, published model with hot
 // reload, BullMQ worker, ops server), configured through the environment like in production, plus a
 // sampler on stdin. The parent feeds jobs in waves and, when a wave has finished (nothing in
 // flight), writes `sample <jobs done>`; this process answers one `{"soak":"sample",...}` line.
 // tf here is the worker's own tfjs instance: loadTf() returns the one promise main() loaded.
 import { createInterface } from "node:readline";
-import { loadTf } from "@capflow/common";
+import { loadTf } from "@capflow/ml";
 import { main } from "@capflow/caption-worker";
 import { emit, takeSample } from "./memory.ts";
 

@@ -1,4 +1,4 @@
-// The feature path of the memory soak (RELIABILITY.md test 14), alone in its process so that its RSS
+// The feature path of the memory soak (docs/reliability.md test 14), alone in its process so that its RSS
 // is its own: the feature worker's shard job body (store → preprocessImage → ONNX encoder, two batches
 // decoded ahead) over `total` images, cycling through the images listed in `listFile`, one shard of
 // `shardSize` at a time. A sample (after a forced GC) at the start and every `every` images.
@@ -6,17 +6,9 @@
 // Modes, to tell where RSS growth comes from: `pipeline` (default, the above), `decode`
 // (preprocessImage only, no encoder), `encode` (the encoder only, on 64 images decoded once).
 import { readFile } from "node:fs/promises";
-import {
-  LocalStore,
-  PIXELS_PER_IMAGE,
-  loadEncoder,
-  loadTf,
-  preprocessImage,
-  type Encoder,
-  type ShardFailure,
-  type ShardList,
-} from "@capflow/common";
-import { extractShard } from "../../../packages/feature-worker/src/jobs/extract-shard.ts";
+import { LocalStore, type ShardFailure, type ShardList } from "@capflow/common";
+import { PIXELS_PER_IMAGE, loadEncoder, loadTf, preprocessImage, type Encoder } from "@capflow/ml";
+import { extractShard } from "@capflow/feature-worker";
 import { emit, takeSample } from "./memory.ts";
 import type { SoakImage } from "./images.ts";
 

@@ -1,4 +1,4 @@
-// Memory samples of a soak child and what they say (RELIABILITY.md test 14). The child takes the
+// Memory samples of a soak child and what they say (docs/reliability.md test 14). The child takes the
 // samples itself (process.memoryUsage() + /proc/self/status + tf.memory()) at quiet points between
 // iterations; the parent analyses them. Pure functions except takeSample/emit.
 import { readFileSync } from "node:fs";

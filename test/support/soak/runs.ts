@@ -1,21 +1,21 @@
-// The two soaks of RELIABILITY.md test 14, shared by the chaos test (thousands of iterations) and
+// The two soaks of docs/reliability.md test 14, shared by the chaos test (thousands of iterations) and
 // its short CI variant (a few hundred).
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { QueueEvents, type Job } from "bullmq";
+import type { Job, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import {
   LocalStore,
   createQueue,
   createRedis,
-  publishModel,
   readDatasetInfo,
-  readModelPointer,
   keys,
   type CaptionResult,
   type JobInput,
   type QueueName,
+  createQueueEvents,
 } from "@capflow/common";
+import { publishModel, readModelPointer } from "@capflow/ml";
 import { freshPrefix, producer, redisUrl, tempDir } from "../services.ts";
 import { preparePublishedModel } from "../pipeline.ts";
 import { putSoakImages, type SoakImage } from "./images.ts";
@@ -112,7 +112,7 @@ export async function runCaptionSoak(opts: {
       // Job.waitUntilFinished adds a "closing" listener to the queue per job waited on.
       queue.setMaxListeners(opts.wave + 20);
       const connection = eventsConn.duplicate();
-      return [name, { queue, connection, events: new QueueEvents(name, { connection, prefix }) }];
+      return [name, { queue, connection, events: createQueueEvents(name, { connection, prefix }) }];
     }),
   ) as Record<
     "captions" | "caption-bulk",

@@ -1,11 +1,6 @@
 import { UnrecoverableError } from "bullmq";
-import {
-  NotFoundError,
-  preprocessImage,
-  type CaptionResult,
-  type JobData,
-  type ObjectStore,
-} from "@capflow/common";
+import { NotFoundError, type CaptionResult, type JobData, type ObjectStore } from "@capflow/common";
+import { preprocessImage } from "@capflow/ml";
 import type { Captioner } from "../captioner.ts";
 
 /** The `captions` job for one image: decode, encode, caption, answer in the job's return value. */

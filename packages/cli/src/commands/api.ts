@@ -16,7 +16,7 @@ export function registerApi(program: Command): void {
         "`capflow worker captions`.",
     )
     .action(async () => {
-      const { apiMain } = await import("@capflow/ingest");
+      const { apiMain } = await import("@capflow/api");
       await apiMain();
     });
 }

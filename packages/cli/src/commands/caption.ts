@@ -36,7 +36,7 @@ export function registerCaption(program: Command): void {
     )
     .option("-o, --out <file>", "with --bulk: write the results here (default: stdout)")
     .action(async (images: string[], opts: CaptionCliOptions) => {
-      const ingest = await import("@capflow/ingest");
+      const ingest = await import("../actions/caption.ts");
       if (opts.bulk) {
         if (images.length > 0)
           throw new InvalidArgumentError("give either image files or --bulk <dataset>, not both");

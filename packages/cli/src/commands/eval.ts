@@ -30,8 +30,10 @@ export function registerEval(program: Command): void {
         lettersOnly: boolean;
         out?: string;
       }) => {
-        const { CommonEnv, loadTf, startRuntime } = await import("@capflow/common");
-        const { evaluateModel, formatTestScores } = await import("@capflow/trainer");
+        const { CommonEnv, startRuntime } = await import("@capflow/common");
+        const { loadTf } = await import("@capflow/ml");
+        const { evaluateModel } = await import("@capflow/trainer");
+        const { formatTestScores } = await import("../actions/train.ts");
         const rt = await startRuntime("eval", CommonEnv, { signals: false });
         try {
           const { tf } = await loadTf();

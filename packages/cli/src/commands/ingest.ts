@@ -28,7 +28,7 @@ export function registerIngest(program: Command): void {
         .default("skip"),
     )
     .action(async (dir: string, opts) => {
-      const { ingestCommand } = await import("@capflow/ingest");
+      const { ingestCommand } = await import("../actions/ingest.ts");
       await ingestCommand(dir, opts);
     });
 }

@@ -9,7 +9,6 @@ import {
   waitReady,
   type QueueName,
 } from "@capflow/common";
-// TODO(lead): import from "@capflow/common" once its index re-exports "./admin/index.ts".
 import type { CleanableState } from "@capflow/common";
 
 /** Mirrors the admin module's list so that registering the command imports no queue code. */

@@ -15,7 +15,7 @@ export function registerReconcile(program: Command): void {
     .option("--encoder <id>", "encoder whose outputs count (default: encoders/current.json)")
     .option("--dry-run", "only report what would be re-enqueued")
     .action(async (dataset: string, opts: { encoder?: string; dryRun?: boolean }) => {
-      const { reconcileCommand } = await import("@capflow/ingest");
+      const { reconcileCommand } = await import("../actions/reconcile.ts");
       await reconcileCommand(dataset, opts);
     });
 }

@@ -41,7 +41,7 @@ export function registerTrain(program: Command): void {
     .option("--embed-dim <n>", "word embedding size (must match --word-vectors)", positiveInt)
     .option("--in-process", "train in this process instead of submitting to the queue", false)
     .action(async (opts) => {
-      const { trainCommand } = await import("@capflow/trainer");
+      const { trainCommand } = await import("../actions/train.ts");
       await trainCommand(opts);
     });
 }

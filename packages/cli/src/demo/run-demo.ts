@@ -1,8 +1,11 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { CommonEnv, createQueue, parseEnv, startRuntime, type JobInput } from "@capflow/common";
-import { buildEmojiDataset, ingestDataset, progress } from "@capflow/ingest";
-import { formatProgress, printResult, submitRun, writeReport } from "@capflow/trainer";
+import { buildEmojiDataset, ingestDataset } from "@capflow/ingest";
+import { writeReport } from "@capflow/trainer";
+import { progress } from "../actions/progress.ts";
+import { formatProgress, submitRun } from "../actions/submit-run.ts";
+import { printResult } from "../actions/train.ts";
 import { Supervisor } from "../supervisor.ts";
 import { waitForEncoder, waitForFeatures } from "./wait-for-features.ts";
 

@@ -1,6 +1,5 @@
 import { z } from "zod";
 import type { JobsOptions, WorkerOptions } from "bullmq";
-import { DecodeChoice, DEFAULT_DECODE, type DecodeChoiceInput, type DecodeMethod } from "../model/caption-rows.ts";
 
 /**
  * The job catalog: for every queue, the payload schema and the default options. Producers are typed
@@ -24,7 +23,26 @@ export const FeaturesJob = z.object({
   shardKey: StoreKey,
 });
 
-/** How captions are decoded: the model package's `DecodeChoice` (caption-rows.ts); beam is the default. */
+export const DECODE_METHODS = ["beam", "greedy", "rerank"] as const;
+export type DecodeMethod = (typeof DECODE_METHODS)[number];
+
+/**
+ * How captions are decoded (ml's caption-rows.ts runs it). Beam search with a length penalty is the
+ * default: without one beams favour short captions (issue 13; docs/quality.md has the figures).
+ * `rerank`: the captions of the `rerankK` nearest training images, ranked by the model.
+ */
+export const DecodeChoice = z.object({
+  method: z.enum(DECODE_METHODS).default("beam"),
+  beamWidth: z.number().int().min(1).max(20).default(3),
+  /** Beams are ranked by logProb / length^lengthPenalty. */
+  lengthPenalty: z.number().min(0).max(3).default(1),
+  /** Training images whose captions are candidates, for method=rerank. */
+  rerankK: z.number().int().min(1).max(100).default(10),
+  maxLength: z.number().int().min(2).max(100).optional(),
+});
+export type DecodeChoice = z.output<typeof DecodeChoice>;
+export type DecodeChoiceInput = z.input<typeof DecodeChoice>;
+export const DEFAULT_DECODE: DecodeChoice = DecodeChoice.parse({});
 export const DecodeOptions = DecodeChoice;
 
 export const TrainingJob = z.object({

@@ -30,13 +30,18 @@ export function createQueueEvents(name: QueueName, ctx: { connection: Redis; pre
   const connection = ctx.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
   connection.on("error", () => {});
   const events = new QueueEvents(name, { connection, prefix: ctx.prefix });
+  openQueueEvents.add(events);
   const close = events.close.bind(events);
   events.close = async () => {
+    openQueueEvents.delete(events);
     await close();
     connection.disconnect();
   };
   return events;
 }
+
+/** QueueEvents not yet closed, each holding a blocking connection; the test suite's leak guard checks it. */
+export const openQueueEvents = new Set<QueueEvents>();
 
 export type Processor<Q extends QueueName> = (
   data: JobData<Q>,

@@ -11,7 +11,7 @@ import {
   type NpyDtype,
   type ObjectStore,
 } from "@capflow/common";
-import type { Encoder } from "@capflow/common";
+import type { Encoder } from "@capflow/ml";
 import { AttemptTracker, planAttempt, type CrashRecord } from "../crash-isolation.ts";
 import { redisCrashJournal, type CrashJournal } from "../crash-journal.ts";
 import { IsolationGate } from "../isolation-gate.ts";

@@ -2,7 +2,8 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalStore, PIXELS_PER_IMAGE, type Encoder, type ShardList } from "@capflow/common";
+import { LocalStore, type ShardList } from "@capflow/common";
+import { PIXELS_PER_IMAGE, type Encoder } from "@capflow/ml";
 import { drawImage } from "../../../../test/support/images.ts";
 import { extractShard } from "./extract-shard.ts";
 

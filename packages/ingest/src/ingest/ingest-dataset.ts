@@ -5,6 +5,8 @@ import path from "node:path";
 import { once } from "node:events";
 import {
   getJson,
+  imageExtension,
+  sha256,
   type DatasetInfo,
   type ManifestRow,
   keys,
@@ -23,7 +25,7 @@ import {
 } from "../datasets/index.ts";
 
 export type { DatasetInfo, ManifestRow };
-import { extensionOf, featuresJobId, sha256, ShardBuilder, shardIdFor, splitFor } from "./sharding.ts";
+import { featuresJobId, ShardBuilder, shardIdFor, splitFor } from "./sharding.ts";
 
 export interface IngestOptions {
   dataset: string;
@@ -150,7 +152,7 @@ export async function ingestDataset(
         batch.map(async (record) => {
           const bytes = await fs.readFile(path.join(imagesDir, record.image));
           const id = sha256(bytes);
-          const key = keys.image(id, extensionOf(bytes));
+          const key = keys.image(id, imageExtension(bytes));
           if (!(await store.head(key))) await store.putIfAbsent(key, bytes);
           return { record, id, key };
         }),

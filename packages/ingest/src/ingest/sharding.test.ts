@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { extensionOf, featuresJobId, shardIdFor, ShardBuilder, splitFor } from "./sharding.ts";
+import { featuresJobId, shardIdFor, ShardBuilder, splitFor } from "./sharding.ts";
 
 describe("sharding", () => {
   it("names a shard by its dataset and content", () => {
@@ -17,15 +17,6 @@ describe("sharding", () => {
     expect(counts.train / 10_000).toBeCloseTo(0.8, 1);
     expect(counts.val / 10_000).toBeCloseTo(0.1, 1);
     expect(splitFor("a.jpg")).toBe(splitFor("a.jpg"));
-  });
-
-  it("takes the extension from the bytes", () => {
-    expect(extensionOf(Buffer.from([0xff, 0xd8, 0xff, 0xe0]))).toBe("jpg");
-    expect(extensionOf(Buffer.from("\x89PNG\r\n", "latin1"))).toBe("png");
-    expect(extensionOf(Buffer.from("RIFF\0\0\0\0WEBPVP8 ", "latin1"))).toBe("webp");
-    expect(extensionOf(Buffer.from("GIF89a", "latin1"))).toBe("gif");
-    expect(extensionOf(Buffer.from("hello, I am text"))).toBe("bin");
-    expect(extensionOf(Buffer.alloc(0))).toBe("bin");
   });
 
   it("cuts full shards and flushes the rest", () => {

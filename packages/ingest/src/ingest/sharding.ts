@@ -1,9 +1,7 @@
-import { createHash } from "node:crypto";
+import { sha256 } from "@capflow/common";
 import type { Split } from "../datasets/types.ts";
 
 /** Decisions about how a dataset becomes shards and jobs: pure functions, tested without I/O. */
-
-export const sha256 = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex");
 
 /** A shard is named by its content, so the same images always make the same shard and job id. */
 export function shardIdFor(dataset: string, imageIds: readonly string[]): string {
@@ -17,26 +15,6 @@ export const featuresJobId = (dataset: string, shardId: string) => `features.${d
 export function splitFor(imageName: string): Split {
   const bucket = parseInt(sha256(imageName).slice(0, 8), 16) % 100;
   return bucket < 80 ? "train" : bucket < 90 ? "val" : "test";
-}
-
-const SIGNATURES: Array<[string, (b: Uint8Array) => boolean]> = [
-  ["jpg", (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff],
-  ["png", (b) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47],
-  ["gif", (b) => b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46],
-  [
-    "webp",
-    (b) =>
-      Buffer.from(b.subarray(0, 4)).toString("latin1") === "RIFF" &&
-      Buffer.from(b.subarray(8, 12)).toString("latin1") === "WEBP",
-  ],
-];
-
-/**
- * The stored extension comes from the bytes, not the file name (a text file named .jpg is stored as
- * .bin and quarantined by the feature worker with a reason, not trusted).
- */
-export function extensionOf(bytes: Uint8Array): string {
-  return SIGNATURES.find(([, test]) => test(bytes))?.[0] ?? "bin";
 }
 
 /** Groups ids into fixed-size shards as they stream by. */

@@ -1,16 +1,13 @@
 import { createHash } from "node:crypto";
+import { getJson, keys, putJson, type ObjectStore } from "@capflow/common";
 import {
   decodeWeights,
   encodeWeights,
-  getJson,
-  keys,
-  putJson,
   type NamedWeight,
-  type ObjectStore,
   type OptimizerState,
   type VocabularyJSON,
   type WeightSpec,
-} from "@capflow/common";
+} from "@capflow/ml";
 
 export interface EpochMetrics {
   epoch: number;

@@ -1,4 +1,4 @@
-import type { CaptionSet, Vocabulary } from "@capflow/common";
+import type { CaptionSet, Vocabulary } from "@capflow/ml";
 
 /** Every caption of every image as token rows tied to its image: what both training methods consume. */
 export function toCaptionSet(

@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { buildVocabulary } from "@capflow/common";
+import { buildVocabulary } from "@capflow/ml";
 import { loadGloveEmbeddings } from "./glove.ts";
 
 describe("loadGloveEmbeddings", () => {

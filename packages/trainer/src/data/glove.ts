@@ -1,6 +1,6 @@
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
-import type { Vocabulary } from "@capflow/common";
+import type { Vocabulary } from "@capflow/ml";
 
 /**
  * Word vectors in GloVe's text format (`word v1 v2 … vd` a line) for the vocabulary, as the tutorial

@@ -1,11 +1,11 @@
 import {
-  cleanCaption,
   readDatasetInfo,
   readManifest,
   readShardFeatures,
   type ObjectStore,
   type Split,
 } from "@capflow/common";
+import { cleanCaption } from "@capflow/ml";
 
 /** The images of one split that have a feature vector, with their raw captions. */
 export interface SplitData {

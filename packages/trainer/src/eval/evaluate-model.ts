@@ -3,22 +3,18 @@
  * normalised retrieval baseline, with bootstrap 95% intervals, through the same code the caption workers
  * run (caption-rows.ts: the model's feature transform, decoding, confidence).
  */
+import { DEFAULT_DECODE, putJson, type DecodeChoiceInput, type ObjectStore, type Split } from "@capflow/common";
 import {
   applyFeatureTransform,
   captionRows,
   cleanCaption,
-  DEFAULT_DECODE,
   loadPublishedModel,
-  putJson,
   readModelPointer,
   tfjsDecoder,
-  type DecodeChoiceInput,
-  type ObjectStore,
-  type Split,
   type Tf,
-} from "@capflow/common";
+} from "@capflow/ml";
 import { loadSplits } from "../data/load-splits.ts";
-import { SYSTEMS, type System, type TestReport } from "../jobs/train-run.ts";
+import { SYSTEMS, type System, type TestReport } from "../run/train-run.ts";
 import { scoreWithIntervals, type ScoresWithIntervals } from "./bootstrap.ts";
 
 export interface EvalOptions {

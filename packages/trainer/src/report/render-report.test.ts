@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_DECODE } from "@capflow/common";
-import type { RunResult } from "../jobs/train-run.ts";
-import { escapeHtml, imageMime, lineChart, renderReport } from "./render-report.ts";
+import type { RunResult } from "../run/train-run.ts";
+import { escapeHtml, lineChart, renderReport } from "./render-report.ts";
 
 const scores = { bleu1: 0.4, bleu2: 0.2, bleu3: 0.1, bleu4: 0.05, cider: 0.3 };
 const iv = (value: number) => ({ value, low: value - 0.05, high: value + 0.05 });
@@ -100,11 +100,5 @@ describe("renderReport", () => {
     expect(html.match(/class="num beats"/g)).toHaveLength(2);
     expect(html).toContain("5.0% of test images");
     expect(lineChart("empty", [])).toContain("no data");
-  });
-
-  it("recognises image formats by their bytes", () => {
-    expect(imageMime(PNG)).toBe("image/png");
-    expect(imageMime(Buffer.from([0xff, 0xd8, 0xff, 0xe0]))).toBe("image/jpeg");
-    expect(imageMime(Buffer.from("<svg/>"))).toBeUndefined();
   });
 });

@@ -1,7 +1,8 @@
+import { imageMime, sniffImageFormat } from "@capflow/common";
 import type { EpochMetrics } from "../checkpoint/checkpoint-store.ts";
-import type { CaptionScores } from "../jobs/evaluate.ts";
+import type { CaptionScores } from "../eval/evaluate.ts";
 import type { ScoresWithIntervals } from "../eval/bootstrap.ts";
-import { SYSTEM_LABELS, SYSTEMS, type RunResult } from "../jobs/train-run.ts";
+import { SYSTEM_LABELS, SYSTEMS, type RunResult } from "../run/train-run.ts";
 
 /**
  * `capflow report <run>`: one self-contained HTML page for a training run. Pure: data in, string
@@ -13,18 +14,6 @@ export const escapeHtml = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const fmt = (x: number, digits = 4) => (Number.isFinite(x) ? x.toFixed(digits) : "–");
-
-export function imageMime(bytes: Buffer): string | undefined {
-  if (bytes.length >= 8 && bytes.readUInt32BE(0) === 0x89504e47) return "image/png";
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return "image/jpeg";
-  if (bytes.subarray(0, 4).toString("latin1") === "GIF8") return "image/gif";
-  if (
-    bytes.subarray(0, 4).toString("latin1") === "RIFF" &&
-    bytes.subarray(8, 12).toString("latin1") === "WEBP"
-  )
-    return "image/webp";
-  return undefined;
-}
 
 export interface Series {
   name: string;
@@ -168,7 +157,8 @@ function sampleGrid(
 ): string {
   const cards = samples.slice(0, limit).map((s) => {
     const bytes = images.get(s.key);
-    const mime = bytes ? imageMime(bytes) : undefined;
+    const format = bytes ? sniffImageFormat(bytes) : undefined;
+    const mime = format ? imageMime(format) : undefined;
     const img =
       bytes && mime
         ? `<img src="data:${mime};base64,${bytes.toString("base64")}" alt="${escapeHtml(s.file)}" loading="lazy">`

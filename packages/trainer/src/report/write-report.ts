@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { getJson, keys, NotFoundError, type ObjectStore } from "@capflow/common";
-import type { RunResult } from "../jobs/train-run.ts";
+import type { RunResult } from "../run/train-run.ts";
 import { renderReport, type ReportOptions } from "./render-report.ts";
 
 export const reportKey = (runId: string) => `${keys.runPrefix(runId)}report.html`;

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadTf, type Tf } from "@capflow/common";
+import { loadTf, type Tf } from "@capflow/ml";
 import {
   createCaptionModel,
   decodeWeights,
@@ -8,7 +8,7 @@ import {
   type CaptionModelConfigInput,
   type CaptionSet,
   type OptimizerState,
-} from "@capflow/common";
+} from "@capflow/ml";
 import { evaluateLoss, shuffle, teacherBatches, trainEpoch } from "./train-epoch.ts";
 
 let tf: Tf;

@@ -5,7 +5,6 @@
  * Order is a pure function of (seed, epoch), so a run resumed at epoch e sees the same batches as an
  * uninterrupted one.
  */
-// TODO: import from "@capflow/common" once its index re-exports compute/ and model/ (not ours to edit).
 import {
   captionLength,
   numCaptions,
@@ -15,7 +14,7 @@ import {
   type CaptionModel,
   type CaptionSet,
   type TrainBatch,
-} from "@capflow/common";
+} from "@capflow/ml";
 
 export type TrainMethod = "teacher" | "prefix";
 
@@ -27,7 +26,7 @@ export interface TrainEpochOptions {
   epoch: number;
   /**
    * Teacher forcing only: group captions of similar length so that each batch is trimmed to its own
-   * longest caption. Trimming the padded length 33 → 20 took 55–60 to 87 captions/s (ENVIRONMENT.md).
+   * longest caption. Trimming the padded length 33 → 20 took 55–60 to 87 captions/s (docs/architecture.md, "Compute backend").
    */
   bucketByLength?: boolean;
   /** Only the captions with these indices (default: all). */
