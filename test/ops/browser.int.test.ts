@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type BrowserContext } from "playwright-core";
 import type { Queue } from "bullmq";
-import { createQueue, QUEUE_NAMES } from "@capflow/common";
+import { createQueue, DEFAULT_DECODE, QUEUE_NAMES } from "@capflow/common";
 import { renderReport, type EpochMetrics, type RunResult } from "@capflow/trainer";
 import { startAdminServer } from "@capflow/api";
 import { drawImage } from "../support/images.ts";
@@ -27,6 +27,21 @@ const ARGS = [
   "--no-first-run",
   "--disable-sync",
 ];
+
+function withIntervals([bleu1, bleu2, bleu3, bleu4, cider]: number[]) {
+  const iv = (value = 0) => ({ value, low: value * 0.9, high: value * 1.1 });
+  return {
+    bleu1: iv(bleu1),
+    bleu2: iv(bleu2),
+    bleu3: iv(bleu3),
+    bleu4: iv(bleu4),
+    cider: iv(cider),
+    exact: iv(0.2),
+    empty: 0,
+    repeats: 0,
+    images: 12,
+  };
+}
 
 function syntheticRun(samples: Array<{ key: string; file: string }>): RunResult {
   const history: EpochMetrics[] = Array.from({ length: 8 }, (_, i) => {
@@ -53,14 +68,23 @@ function syntheticRun(samples: Array<{ key: string; file: string }>): RunResult 
     published: "models/default/latest",
     test: {
       images: samples.length,
-      greedy: { bleu1: 0.382, bleu2: 0.211, bleu3: 0.118, bleu4: 0.067, cider: 0.2311 },
-      beam: { bleu1: 0.401, bleu2: 0.229, bleu3: 0.131, bleu4: 0.074, cider: 0.2587 },
-      baseline: { bleu1: 0.352, bleu2: 0.183, bleu3: 0.097, bleu4: 0.051, cider: 0.1894 },
+      decode: DEFAULT_DECODE,
+      scores: {
+        model: withIntervals([0.401, 0.229, 0.131, 0.074, 0.2587]),
+        greedy: withIntervals([0.382, 0.211, 0.118, 0.067, 0.2311]),
+        rerank: withIntervals([0.39, 0.22, 0.12, 0.07, 0.24]),
+        baseline: withIntervals([0.352, 0.183, 0.097, 0.051, 0.1894]),
+      },
+      calibration: { a: -3, b: 5, oodThreshold: 0.4, rule: "2nd percentile of validation similarity" },
+      outOfDomain: { val: 0.02, test: 0.04 },
       samples: samples.map((s, i) => ({
         ...s,
+        model: `a brown dog is running on the grass ${i}`,
         greedy: `a dog runs through the grass ${i}`,
-        beam: `a brown dog is running on the grass ${i}`,
+        rerank: "a dog on a lawn",
         baseline: "two children play in the snow",
+        confidence: 0.6,
+        outOfDomain: false,
         references: [`a dog running on a lawn <${i}>`, "the brown dog runs & jumps", "a puppy plays outside"],
       })),
     },

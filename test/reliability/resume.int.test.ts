@@ -97,7 +97,7 @@ describe("resume correctness under kills (docs/reliability.md test 13)", () => {
     expect(ckpt.iterations[1]).toBe(ckpt.iterations[0]);
     expect(ckpt.betaPowers[1]).toEqual(ckpt.betaPowers[0]);
     expect(killed.result.best).toEqual(straight.best);
-    expect(killed.result.test.greedy).toEqual(straight.test.greedy);
-    expect(killed.result.test.beam).toEqual(straight.test.beam);
+    expect(killed.result.test.scores.greedy).toEqual(straight.test.scores.greedy);
+    expect(killed.result.test.scores.model).toEqual(straight.test.scores.model);
   });
 });

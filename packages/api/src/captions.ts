@@ -4,6 +4,7 @@ import {
   keys,
   sha256,
   type CaptionResult,
+  type DecodeMethod,
   type JobInput,
   type ObjectStore,
   type TypedQueue,
@@ -16,7 +17,7 @@ import { ApiProblem } from "./problem.ts";
  */
 export interface DecodeChoice {
   model: string;
-  method: "greedy" | "beam";
+  method: DecodeMethod;
   beamWidth: number;
 }
 
@@ -28,8 +29,8 @@ export type CaptionAnswer =
 const IMAGE_JOB_ID = /^img\.[0-9a-f]{40}$/;
 
 export function imageJobId(sha: string, d: DecodeChoice): string {
-  // Greedy decoding ignores the beam width: leave it out so both spellings share the job.
-  const decode = d.method === "beam" ? `beam/${d.beamWidth}` : "greedy";
+  // Only beam search uses the beam width: leave it out otherwise so both spellings share the job.
+  const decode = d.method === "beam" ? `beam/${d.beamWidth}` : d.method;
   return `img.${sha256(`${sha}\n${d.model}\n${decode}`).slice(0, 40)}`;
 }
 

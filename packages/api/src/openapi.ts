@@ -26,7 +26,7 @@ export function openApiDocument(opts: { apiKey: boolean }): Record<string, unkno
       name === "beamWidth"
         ? { type: "integer", minimum: 1, maximum: 20 }
         : name === "method"
-          ? { enum: ["greedy", "beam"] }
+          ? { enum: ["beam", "greedy", "rerank"], default: "beam" }
           : { type: "string" },
   }));
   const security = opts.apiKey ? [{ apiKey: [] }, { bearer: [] }] : [];

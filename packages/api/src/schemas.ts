@@ -5,12 +5,16 @@ import { DatasetName, ModelName } from "@capflow/common";
  * Request and response bodies of the HTTP API. Every request body is parsed with these; the OpenAPI
  * document is generated from them (openapi.ts), so the two cannot drift.
  */
-const Method = z.enum(["greedy", "beam"]).describe("Decoding: greedy, or beam search");
+const Method = z
+  .enum(["beam", "greedy", "rerank"])
+  .describe(
+    "Decoding: beam search with a length penalty (default), greedy, or rerank (the captions of the nearest training images, ranked by the model)",
+  );
 const BeamWidth = z.number().int().min(1).max(20).describe("Beam width, for method=beam");
 
 const DecodeFields = {
   model: ModelName.default("default"),
-  method: Method.default("greedy"),
+  method: Method.default("beam"),
   beamWidth: BeamWidth.default(3),
 };
 
@@ -53,6 +57,12 @@ export const CaptionDone = z.object({
   status: z.literal("done"),
   caption: z.string(),
   logProb: z.number(),
+  confidence: z
+    .number()
+    .nullable()
+    .describe("Calibrated on validation: probability that the caption names the image exactly"),
+  similarity: z.number().nullable().describe("Cosine similarity to the nearest training image"),
+  outOfDomain: z.boolean().describe("The image is unlike the training images: do not trust the caption"),
   modelVersion: z.string(),
   method: Method,
   alternatives: z
@@ -118,6 +128,8 @@ export const BulkResultLineSchema = z.object({
   file: z.string().optional(),
   caption: z.string().optional(),
   logProb: z.number().optional(),
+  confidence: z.number().nullable().optional(),
+  outOfDomain: z.boolean().optional(),
   error: z.object({ reason: z.string(), message: z.string() }).optional(),
 });
 

@@ -314,7 +314,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     }
     const decode = {
       model: query.model ?? "default",
-      method: query.method ?? "greedy",
+      method: query.method ?? "beam",
       beamWidth: query.beamWidth ?? 3,
     };
     const job = await enqueueImageCaption(queue, image, decode);

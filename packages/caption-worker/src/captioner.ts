@@ -1,6 +1,6 @@
 import { UnrecoverableError } from "bullmq";
-import { metrics, type CaptionAlternative, type Logger, type ObjectStore } from "@capflow/common";
-import { PIXELS_PER_IMAGE, type Encoder, type Tf } from "@capflow/ml";
+import { metrics, type DecodeChoiceInput, type Logger, type ObjectStore } from "@capflow/common";
+import { captionRows, PIXELS_PER_IMAGE, type Encoder, type RowCaption, type Tf } from "@capflow/ml";
 import { MicroBatcher } from "./micro-batcher.ts";
 import { ModelHolder, type DecoderSettings, type ServingModel } from "./model-holder.ts";
 
@@ -10,12 +10,6 @@ const batchSize = metrics.histogram(
   ["stage"],
   [1, 2, 4, 8, 16, 32, 64, 128],
 );
-
-export interface DecodeRequest {
-  method: "greedy" | "beam";
-  beamWidth: number;
-  maxLength?: number;
-}
 
 export interface CaptionerOptions {
   store: ObjectStore;
@@ -85,41 +79,34 @@ export class Captioner {
     await Promise.all([...this.holders.values()].map((h) => h.refresh()));
   }
 
-  /** Captions of `n` feature rows with one leased model: greedy goes through the micro-batcher. */
+  /**
+   * Captions of `n` rows of raw encoder features with one leased model, through caption-rows.ts (the
+   * model's feature transform, the decoding, the confidence): greedy goes through the micro-batcher.
+   */
   async decode(
     loaded: ServingModel,
     features: Float32Array,
     n: number,
-    req: DecodeRequest,
-  ): Promise<Array<{ caption: string; logProb: number; alternatives?: CaptionAlternative[] }>> {
-    const dim = this.opts.encoder.dim;
-    if (req.method === "beam") {
-      const out: Array<{ caption: string; logProb: number; alternatives: CaptionAlternative[] }> = [];
-      for (let i = 0; i < n; i++) {
-        const beams = await loaded.decoder.beamSearch(features.subarray(i * dim, (i + 1) * dim), {
-          width: req.beamWidth,
-          maxLength: req.maxLength,
-        });
-        const [best] = beams;
-        out.push({
-          caption: loaded.vocab.decode(best?.tokens ?? []),
-          logProb: best?.logProb ?? -Infinity,
-          alternatives: beams.map((b) => ({
-            caption: loaded.vocab.decode(b.tokens),
-            logProb: b.logProb,
-            score: b.score,
-          })),
-        });
-        // The tfjs decoder runs synchronously: let other work (lock renewal) in between captions.
-        await new Promise((r) => setImmediate(r));
-      }
-      return out;
-    }
+    req: DecodeChoiceInput,
+  ): Promise<RowCaption[]> {
     const batcher = this.decoderFor(loaded);
-    const rows = await Promise.all(
-      Array.from({ length: n }, (_, i) => batcher.submit(features.subarray(i * dim, (i + 1) * dim))),
+    return captionRows(
+      {
+        decoder: loaded.decoder,
+        vocab: loaded.vocab,
+        transform: loaded.transform,
+        index: loaded.index,
+        greedy: (x, m) => {
+          const dim = x.length / m;
+          return Promise.all(
+            Array.from({ length: m }, (_, i) => batcher.submit(x.subarray(i * dim, (i + 1) * dim))),
+          );
+        },
+      },
+      features,
+      n,
+      req,
     );
-    return rows.map((r) => ({ caption: loaded.vocab.decode(r.tokens), logProb: r.logProb }));
   }
 
   private decoderFor(loaded: ServingModel) {

@@ -23,3 +23,9 @@ export {
   type LoadedShard,
 } from "./data/shard-stream.ts";
 export { toCaptionSet } from "./data/caption-set.ts";
+export { evaluateModel, type EvalOptions, type EvalReport } from "./eval/evaluate-model.ts";
+export { scoreWithIntervals, formatInterval, exactMatch, hasTripleRepeat } from "./eval/bootstrap.ts";
+export type { Interval, ScoresWithIntervals } from "./eval/bootstrap.ts";
+export { scoresTable } from "./report/render-report.ts";
+export { learningRate, LrSchedule, DEFAULT_SCHEDULE } from "./train/lr-schedule.ts";
+export { SYSTEMS, SYSTEM_LABELS, selectEpoch, type System } from "./run/train-run.ts";

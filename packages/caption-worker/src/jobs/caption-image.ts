@@ -34,6 +34,9 @@ export async function captionImage(
     return {
       caption: out!.caption,
       logProb: out!.logProb,
+      confidence: out!.confidence,
+      similarity: out!.similarity,
+      outOfDomain: out!.outOfDomain,
       modelVersion: lease.loaded.version,
       method: data.decode.method,
       ...(out!.alternatives ? { alternatives: out!.alternatives } : {}),

@@ -52,7 +52,13 @@ export async function captionShard(
       }
       const out = await captioner.decode(lease.loaded, batch, n, data.decode);
       out.forEach((o, j) => {
-        lines.push({ ...describe(index.ids[rows[i + j]!]!), caption: o.caption, logProb: o.logProb });
+        lines.push({
+          ...describe(index.ids[rows[i + j]!]!),
+          caption: o.caption,
+          logProb: o.logProb,
+          confidence: o.confidence,
+          outOfDomain: o.outOfDomain,
+        });
       });
     }
     const failures = index.failures.filter((f) => wanted(f.id));

@@ -9,6 +9,7 @@ import {
   readDatasetInfo,
   startRuntime,
   type CaptionResult,
+  type DecodeMethod,
   type DatasetInfo,
   type Runtime,
 } from "@capflow/common";
@@ -35,7 +36,7 @@ import { progress } from "./progress.ts";
  */
 export interface CaptionCommandOptions {
   model: string;
-  method: "greedy" | "beam";
+  method: DecodeMethod;
   beamWidth: number;
   /** Single images: JSON lines instead of a table. */
   json?: boolean;

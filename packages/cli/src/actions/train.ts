@@ -2,7 +2,15 @@ import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import { CommonEnv, getJson, startRuntime, TrainingJob, type JobInput } from "@capflow/common";
 import { loadTf } from "@capflow/ml";
-import { trainRun, type RunProgress, type RunResult } from "@capflow/trainer";
+import {
+  formatInterval,
+  SYSTEM_LABELS,
+  SYSTEMS,
+  trainRun,
+  type RunProgress,
+  type RunResult,
+  type TestReport,
+} from "@capflow/trainer";
 import { formatProgress, submitRun } from "./submit-run.ts";
 
 export interface TrainCommandOptions {
@@ -82,17 +90,29 @@ async function currentEncoder(store: Parameters<typeof getJson>[0]): Promise<str
 }
 
 export function printResult(r: RunResult): void {
-  const row = (
-    label: string,
-    s: { bleu1: number; bleu2: number; bleu3: number; bleu4: number; cider: number },
-  ) =>
-    `  ${label.padEnd(22)} ${[s.bleu1, s.bleu2, s.bleu3, s.bleu4, s.cider].map((v) => v.toFixed(3).padStart(7)).join(" ")}\n`;
   process.stdout.write(
-    `run ${r.runId}: ${r.epochs} epochs (resumed from ${r.resumedFrom}), best epoch ${r.best.epoch} (val CIDEr-D ${r.best.cider.toFixed(3)})\n` +
-      `test split, ${r.test.images} images:     BLEU-1  BLEU-2  BLEU-3  BLEU-4 CIDEr-D\n` +
-      row("model, greedy", r.test.greedy) +
-      row("model, beam", r.test.beam) +
-      row("retrieval baseline", r.test.baseline) +
+    `run ${r.runId}: ${r.epochs} epochs (resumed from ${r.resumedFrom}), published epoch ${r.best.epoch} (val CIDEr-D ${r.best.cider.toFixed(3)})\n` +
+      formatTestScores(r.test) +
       (r.published ? `published: ${r.published}\n` : ""),
   );
+}
+
+/** The test split's scores with their 95% intervals, one row per system, as the CLI prints them. */
+export function formatTestScores(
+  t: Pick<TestReport, "images" | "scores" | "outOfDomain" | "calibration">,
+): string {
+  const head =
+    `test split, ${t.images} images (bootstrap 95% intervals)\n` +
+    `  ${"".padEnd(40)} ${"CIDEr-D".padEnd(22)} ${"exact match".padEnd(22)} ${"BLEU-1".padEnd(6)} BLEU-4 empty repeats\n`;
+  const rows = SYSTEMS.map((sys) => {
+    const s = t.scores[sys];
+    return (
+      `  ${SYSTEM_LABELS[sys].padEnd(40)} ${formatInterval(s.cider).padEnd(22)} ${formatInterval(s.exact).padEnd(22)} ` +
+      `${s.bleu1.value.toFixed(3).padEnd(6)} ${s.bleu4.value.toFixed(3).padEnd(6)} ${String(s.empty).padStart(5)} ${String(s.repeats).padStart(7)}\n`
+    );
+  }).join("");
+  const ood =
+    `  out of domain: ${(t.outOfDomain.val * 100).toFixed(1)}% of val, ${(t.outOfDomain.test * 100).toFixed(1)}% of test ` +
+    `(similarity < ${t.calibration.oodThreshold.toFixed(3)}, ${t.calibration.rule})\n`;
+  return head + rows + ood;
 }

@@ -3,7 +3,7 @@ import { positiveInt } from "./up.ts";
 
 interface CaptionCliOptions {
   model: string;
-  method: "greedy" | "beam";
+  method: "beam" | "greedy" | "rerank";
   beamWidth: number;
   bulk?: string;
   split?: "train" | "val" | "test";
@@ -28,7 +28,7 @@ export function registerCaption(program: Command): void {
     )
     .argument("[images...]", "image files (JPEG, PNG, GIF, WebP)")
     .option("-m, --model <name>", "published model name", "default")
-    .addOption(new Option("--method <method>", "decoding").choices(["greedy", "beam"]).default("greedy"))
+    .addOption(new Option("--method <method>", "decoding").choices(["beam", "greedy", "rerank"]).default("beam"))
     .option("--beam-width <n>", "beam width for --method beam (1-20)", beamWidth, 3)
     .option("--bulk <dataset>", "caption every image of an ingested dataset")
     .addOption(

@@ -3,6 +3,7 @@ import { registerApi } from "./api.ts";
 import { registerCaption } from "./caption.ts";
 import { registerDataset } from "./dataset.ts";
 import { registerDemo } from "./demo.ts";
+import { registerEval } from "./eval.ts";
 import { registerIngest } from "./ingest.ts";
 import { registerQueue } from "./queue.ts";
 import { registerReconcile } from "./reconcile.ts";
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerDataset(program);
   registerIngest(program);
   registerTrain(program);
+  registerEval(program);
   registerWorker(program);
   registerStatus(program);
   registerQueue(program);

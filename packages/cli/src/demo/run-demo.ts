@@ -147,10 +147,15 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     );
     printResult(result);
 
-    say("6/6 captions: 10 test images (Fluent style, never seen in training)");
+    // One caption per image: the run's test report and the API both decode with the default (beam
+    // search with a length penalty), so the demo shows the same caption twice, not two decodings.
+    say(
+      `6/6 captions: test images (Fluent style, never seen in training), decoded as the API does by default (${result.test.decode.method}, width ${result.test.decode.beamWidth}, length penalty ${result.test.decode.lengthPenalty})`,
+    );
     for (const s of result.test.samples.slice(0, 10)) {
       process.stdout.write(
-        `   ${s.file}\n      predicted: ${s.beam}\n      reference: ${s.references.slice(0, 2).join(" | ")}\n`,
+        `   ${s.file}\n      caption:   ${s.model}   (confidence ${s.confidence.toFixed(2)}${s.outOfDomain ? ", out of domain" : ""})\n` +
+          `      reference: ${s.references.slice(0, 2).join(" | ")}\n`,
       );
     }
     const samples = result.test.samples.slice(0, 3);
@@ -162,11 +167,16 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       });
       const body = (await res.json()) as {
         caption?: string;
+        confidence?: number | null;
+        outOfDomain?: boolean;
+        method?: string;
         modelVersion?: string;
         timings?: { totalMs: number };
       };
+      const same = body.caption === s.model ? "same as above" : `the run's report said "${s.model}"`;
       process.stdout.write(
-        `   via the API, ${s.file}: "${body.caption}" (${body.modelVersion}, ${body.timings?.totalMs} ms)\n`,
+        `   via the API (${body.method}), ${s.file}: "${body.caption}" (${same}; confidence ${body.confidence?.toFixed(2) ?? "n/a"}` +
+          `${body.outOfDomain ? ", out of domain" : ""}; ${body.modelVersion}, ${body.timings?.totalMs} ms)\n`,
       );
     }
 

@@ -24,11 +24,27 @@ export const FeaturesJob = z.object({
   shardKey: StoreKey,
 });
 
-export const DecodeOptions = z.object({
-  method: z.enum(["greedy", "beam"]).default("greedy"),
+export const DECODE_METHODS = ["beam", "greedy", "rerank"] as const;
+export type DecodeMethod = (typeof DECODE_METHODS)[number];
+
+/**
+ * How captions are decoded (ml's caption-rows.ts runs it). Beam search with a length penalty is the
+ * default: without one beams favour short captions (issue 13; docs/quality.md has the figures).
+ * `rerank`: the captions of the `rerankK` nearest training images, ranked by the model.
+ */
+export const DecodeChoice = z.object({
+  method: z.enum(DECODE_METHODS).default("beam"),
   beamWidth: z.number().int().min(1).max(20).default(3),
+  /** Beams are ranked by logProb / length^lengthPenalty. */
+  lengthPenalty: z.number().min(0).max(3).default(1),
+  /** Training images whose captions are candidates, for method=rerank. */
+  rerankK: z.number().int().min(1).max(100).default(10),
   maxLength: z.number().int().min(2).max(100).optional(),
 });
+export type DecodeChoice = z.output<typeof DecodeChoice>;
+export type DecodeChoiceInput = z.input<typeof DecodeChoice>;
+export const DEFAULT_DECODE: DecodeChoice = DecodeChoice.parse({});
+export const DecodeOptions = DecodeChoice;
 
 export const TrainingJob = z.object({
   runId: Id,
@@ -46,6 +62,14 @@ export const TrainingJob = z.object({
   wordVectorsKey: StoreKey.optional(),
   publishAs: ModelName.optional(),
   beamWidth: z.number().int().min(1).max(20).default(3),
+  /** Feature transform fitted on the training split (feature-transform.ts). */
+  featureTransform: z.enum(["sqrt-l2", "none"]).default("sqrt-l2"),
+  /** Learning-rate schedule (the trainer's lr-schedule.ts); default cosine with a one-epoch warm-up. */
+  schedule: z.record(z.string(), z.unknown()).optional(),
+  /** Which epoch is published: best 3-epoch mean of validation CIDEr-D (default), lowest val loss, or best CIDEr-D. */
+  select: z.enum(["smoothed-cider", "val-loss", "cider"]).default("smoothed-cider"),
+  /** The tutorial's isalpha rule: drop tokens with digits. */
+  lettersOnly: z.boolean().default(false),
 });
 
 /** One image, online: someone waits for the answer (queue `captions`). */
@@ -54,7 +78,7 @@ export const CaptionsJob = z.object({
   requestId: Id,
   imageKey: StoreKey,
   model: ModelName.default("default"),
-  decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
+  decode: DecodeOptions.default(DEFAULT_DECODE),
 });
 
 /**
@@ -72,7 +96,7 @@ export const CaptionBulkJob = z.object({
   /** Caption only the shard's images of this split (read from the shard list): work done = work asked. */
   split: z.enum(["train", "val", "test"]).optional(),
   model: ModelName.default("default"),
-  decode: DecodeOptions.default({ method: "greedy", beamWidth: 3 }),
+  decode: DecodeOptions.default(DEFAULT_DECODE),
 });
 
 /** What a caption job returns (the job's return value; bulk shards also write JSONL to the store). */
@@ -80,8 +104,14 @@ export interface CaptionResult {
   caption: string;
   /** Sum of the log-probabilities of the emitted words (higher is more confident). */
   logProb: number;
+  /** Calibrated on validation: the probability that the caption names the image exactly (NaN: no index). */
+  confidence: number;
+  /** Cosine similarity of the image to the nearest training image (after the feature transform). */
+  similarity: number;
+  /** Unlike anything the model was trained on: do not trust the caption. */
+  outOfDomain: boolean;
   modelVersion: string;
-  method: "greedy" | "beam";
+  method: DecodeMethod;
   /** Beam search only: every finished beam, best first (the first is `caption`). */
   alternatives?: CaptionAlternative[];
   timings: { queuedMs: number; decodeMs: number; encodeMs: number; totalMs: number };
@@ -108,6 +138,8 @@ export interface BulkResultLine {
   file?: string;
   caption?: string;
   logProb?: number;
+  confidence?: number;
+  outOfDomain?: boolean;
   error?: { reason: string; message: string };
 }
 
@@ -120,7 +152,7 @@ export interface CaptionBatch {
   shards: string[];
   images: number;
   createdAt: string;
-  decode: { method: "greedy" | "beam"; beamWidth: number };
+  decode: DecodeChoiceInput;
 }
 
 /** Job ids are derived from content so that resubmitting is a no-op. */

@@ -4,7 +4,7 @@
  * caller. The searches are decode-search.ts's in both cases; only the step differs.
  */
 import type { CaptionModel } from "./caption-model.ts";
-import type { BeamOptions, BeamResult, DecodeResult } from "./decode-search.ts";
+import type { BeamOptions, BeamResult, DecodeResult, ScoreResult } from "./decode-search.ts";
 
 export const DECODER_RUNTIMES = ["onnx", "tfjs"] as const;
 export type DecoderRuntime = (typeof DECODER_RUNTIMES)[number];
@@ -17,6 +17,8 @@ export interface CaptionDecoder {
   greedyDecode(features: Float32Array, n: number, opts?: { maxLength?: number }): Promise<DecodeResult>;
   /** Beam search from one feature row, best first: the tfjs model's `beamSearch`. */
   beamSearch(feature: Float32Array, opts: BeamOptions): Promise<BeamResult[]>;
+  /** Log-likelihood of word-id sequences, row i under feature row i: the tfjs model's `scoreSequences`. */
+  scoreSequences(features: Float32Array, sequences: readonly (readonly number[])[]): Promise<ScoreResult>;
   /** Frees what the decoder holds (not the model it was built from). */
   dispose(): Promise<void>;
 }
@@ -37,6 +39,10 @@ export function tfjsDecoder(model: CaptionModel): CaptionDecoder {
     beamSearch: async (feature, opts) => {
       live();
       return model.beamSearch(feature, opts);
+    },
+    scoreSequences: async (features, sequences) => {
+      live();
+      return model.scoreSequences(features, sequences);
     },
     dispose: async () => {
       disposed = true;

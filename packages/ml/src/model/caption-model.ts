@@ -29,6 +29,8 @@ import {
   bestOfRows,
   greedySearch,
   runSync,
+  scoreSearch,
+  type ScoreResult,
   type BeamOptions,
   type BeamResult,
   type DecodeResult,
@@ -112,6 +114,10 @@ export interface CaptionModel {
   nextWordLogProbs(features: Float32Array, prefixes: number[][]): Float32Array;
   greedyDecode(features: Float32Array, n: number, opts?: { maxLength?: number }): DecodeResult;
   beamSearch(feature: Float32Array, opts: BeamOptions): BeamResult[];
+  /** Log-likelihood of word-id sequences, row i under feature row i [n × featureDim]. */
+  scoreSequences(features: Float32Array, sequences: readonly (readonly number[])[]): ScoreResult;
+  /** Sets the optimizer's learning rate for the following steps (the schedule's job, lr-schedule.ts). */
+  setLearningRate(lr: number): void;
   getWeights(): NamedWeight[];
   setWeights(weights: NamedWeight[]): void;
   getOptimizerState(): Promise<OptimizerState>;
@@ -431,9 +437,10 @@ class MergeCaptionModel implements CaptionModel {
     const stepper = this.stepper(features, n);
     try {
       const V = this.config.vocabSize;
-      return runSync(greedySearch(n, this.searchConfig(opts.maxLength)), (req) =>
-        bestOfRows(stepper.step(req), V),
-      );
+      return runSync(greedySearch(n, this.searchConfig(opts.maxLength)), (req) => {
+        const logProbs = stepper.step(req);
+        return { ...bestOfRows(logProbs, V), logProbs };
+      });
     } finally {
       stepper.dispose();
     }
@@ -446,6 +453,21 @@ class MergeCaptionModel implements CaptionModel {
     } finally {
       stepper.dispose();
     }
+  }
+
+  scoreSequences(features: Float32Array, sequences: readonly (readonly number[])[]): ScoreResult {
+    const stepper = this.stepper(features, sequences.length);
+    try {
+      return runSync(scoreSearch(sequences, this.searchConfig(undefined)), (req) => stepper.step(req));
+    } finally {
+      stepper.dispose();
+    }
+  }
+
+  setLearningRate(lr: number): void {
+    if (!(lr > 0)) throw new Error(`learning rate must be positive, got ${lr}`);
+    // tfjs's Adam reads `learningRate` at every step; there is no public setter.
+    (this.optimizer as unknown as { learningRate: number }).learningRate = lr;
   }
 
   getWeights(): NamedWeight[] {

@@ -5,6 +5,11 @@
  * step produced. `runSync` drives it with a synchronous step (the tfjs model, which the trainer calls
  * inside its epoch loop) and `runAsync` with an asynchronous one (ONNX Runtime's `session.run`), so the
  * bookkeeping — finished rows, candidate ranking, length penalty, pruning — exists in one place only.
+ *
+ * Two rules hold for every caption whatever the runtime (`bannedTokens`): `<end>` is not allowed before
+ * the first word (the 3-epoch demo model answered "" for every test image, issue 13), and no token may
+ * follow itself twice (a third time in a row: "a a a a a a" was served for out-of-style images).
+ * `<pad>` and `<start>` are never emitted either.
  */
 
 export interface DecodeResult {
@@ -27,6 +32,33 @@ export interface SearchConfig {
   endId: number;
   /** Counts `<start>` and `<end>`: at most maxLength - 1 tokens are emitted. */
   maxLength: number;
+  /** Default 0. Never emitted. */
+  padId?: number;
+}
+
+/** Tokens that may not come next after `tokens` (the words so far, without `<start>`). */
+export function bannedTokens(cfg: SearchConfig, tokens: readonly number[]): number[] {
+  const banned = [cfg.padId ?? 0, cfg.startId];
+  if (tokens.length === 0) banned.push(cfg.endId);
+  const n = tokens.length;
+  if (n >= 2 && tokens[n - 1] === tokens[n - 2]) banned.push(tokens[n - 1]!);
+  return banned;
+}
+
+/** Whether the model's own best token can be taken as it is: a rule only bites at the start or after a repeat. */
+function mayBan(tokens: readonly number[]): boolean {
+  const n = tokens.length;
+  return n === 0 || (n >= 2 && tokens[n - 1] === tokens[n - 2]);
+}
+
+/** The best allowed token of `row` (first on ties) and its log-probability. */
+function bestAllowed(row: Float32Array, banned: readonly number[]): { token: number; logProb: number } {
+  let b = -1;
+  for (let k = 0; k < row.length; k++) {
+    if (banned.includes(k)) continue;
+    if (b < 0 || row[k]! > row[b]!) b = k;
+  }
+  return { token: b, logProb: row[b]! };
 }
 
 export interface BeamOptions {
@@ -43,12 +75,20 @@ export interface BeamOptions {
 export interface StepRequest {
   tokens: Int32Array;
   parents?: readonly number[];
+  /**
+   * Greedy only: the search needs this step's full log-probabilities (`BestTokens.logProbs`), because a
+   * rule may forbid some row's best token. Runtimes that can fetch only the best token (ONNX) do so
+   * on the other steps.
+   */
+  full?: boolean;
 }
 
 /** Per row, the most likely next token (the first one on ties) and its log-probability. */
 export interface BestTokens {
   best: ArrayLike<number>;
   logProb: ArrayLike<number>;
+  /** [rows × V], present when the request asked for it (`full`). */
+  logProbs?: Float32Array;
 }
 
 /** Greedy decoding of `n` rows; resumed with each step's best tokens. Finished rows leave the state. */
@@ -59,25 +99,35 @@ export function* greedySearch(
   const out: number[][] = Array.from({ length: n }, () => []);
   const logProbs = new Array<number>(n).fill(0);
   let live = Array.from({ length: n }, (_, i) => i); // image row of each state row
-  let req: StepRequest = { tokens: new Int32Array(n).fill(cfg.startId) };
+  let req: StepRequest = { tokens: new Int32Array(n).fill(cfg.startId), full: true };
   for (let t = 0; t < cfg.maxLength - 1 && live.length > 0; t++) {
-    const { best, logProb } = yield req;
+    const { best, logProb, logProbs: full } = yield req;
+    const V = cfg.vocabSize;
     const parents: number[] = [];
     const tokens: number[] = [];
     live.forEach((row, j) => {
-      const token = best[j]!;
-      logProbs[row]! += logProb[j]!;
+      let token = best[j]!;
+      let lp = logProb[j]!;
+      const banned = bannedTokens(cfg, out[row]!);
+      if (banned.includes(token)) {
+        if (!full) throw new Error("greedy search: a rule applies but the step gave no full log-probabilities");
+        ({ token, logProb: lp } = bestAllowed(full.subarray(j * V, (j + 1) * V), banned));
+      }
+      logProbs[row]! += lp;
       if (token === cfg.endId) return;
       out[row]!.push(token);
       parents.push(j);
       tokens.push(token);
     });
-    // Rows that ended drop out, so a batch gets cheaper as its captions finish.
-    req =
-      parents.length === live.length
-        ? { tokens: Int32Array.from(tokens) }
-        : { tokens: Int32Array.from(tokens), parents };
+    const allGoOn = parents.length === live.length;
     live = parents.map((j) => live[j]!);
+    // Rows that ended drop out, so a batch gets cheaper as its captions finish.
+    const needFull = live.some((row) => mayBan(out[row]!));
+    req = {
+      tokens: Int32Array.from(tokens),
+      ...(allGoOn ? {} : { parents }),
+      ...(needFull ? { full: true } : {}),
+    };
   }
   return { tokens: out, logProbs };
 }
@@ -101,8 +151,10 @@ export function* beamSearch(
     // Candidates: the best `width` extensions of every beam, then the best `width` live ones overall.
     const cands: { parent: number; token: number; logProb: number }[] = [];
     beams.forEach((b, i) => {
-      const row = logp.subarray(i * V, (i + 1) * V);
-      for (const k of topK(row, width)) cands.push({ parent: i, token: k, logProb: b.logProb + row[k]! });
+      const row = logp.slice(i * V, (i + 1) * V);
+      for (const k of bannedTokens(cfg, b.tokens)) row[k] = -Infinity;
+      for (const k of topK(row, width))
+        if (row[k]! > -Infinity) cands.push({ parent: i, token: k, logProb: b.logProb + row[k]! });
     });
     cands.sort((a, b) => b.logProb - a.logProb);
     const keep: typeof beams = [];
@@ -135,6 +187,46 @@ export function* beamSearch(
   }
   finished.sort((a, b) => b.score - a.score);
   return finished.slice(0, width);
+}
+
+/** Log-likelihood of given captions: the sum over their words and `<end>`, and how many tokens that was. */
+export interface ScoreResult {
+  logProbs: number[];
+  lengths: number[];
+}
+
+/**
+ * Scores fixed word sequences, one per row (row i of the first request is image row i): feeds each
+ * sequence through the decoder as in teacher forcing and sums the log-probability of every next word
+ * and of `<end>`. Retrieval re-ranking ranks candidate captions by this, divided by the length.
+ * Resumed with each step's log-probabilities [live rows × V].
+ */
+export function* scoreSearch(
+  sequences: readonly (readonly number[])[],
+  cfg: SearchConfig,
+): Generator<StepRequest, ScoreResult, Float32Array> {
+  const V = cfg.vocabSize;
+  const logProbs = new Array<number>(sequences.length).fill(0);
+  const lengths = sequences.map((s) => s.length + 1);
+  let live = sequences.map((_, i) => i);
+  let req: StepRequest = { tokens: new Int32Array(sequences.length).fill(cfg.startId) };
+  for (let t = 0; live.length > 0; t++) {
+    const logp = yield req;
+    const parents: number[] = [];
+    live.forEach((row, j) => {
+      const seq = sequences[row]!;
+      const target = t < seq.length ? seq[t]! : cfg.endId;
+      logProbs[row]! += logp[j * V + target]!;
+      if (t < seq.length) parents.push(j);
+    });
+    const allGoOn = parents.length === live.length;
+    live = parents.map((j) => live[j]!);
+    req = {
+      tokens: Int32Array.from(live, (row) => sequences[row]![t]!),
+      ...(allGoOn ? {} : { parents }),
+    };
+  }
+  return { logProbs, lengths };
 }
 
 /** Runs a search with a synchronous step. */

@@ -19,3 +19,22 @@ export { DECODER_RUNTIMES, tfjsDecoder } from "./caption-decoder.ts";
 export type { CaptionDecoder, DecoderRuntime } from "./caption-decoder.ts";
 export { DECODER_AGREEMENT_TOLERANCE, loadOnnxDecoder } from "./onnx-decoder.ts";
 export type { OnnxDecoderOptions } from "./onnx-decoder.ts";
+export {
+  FeatureTransform,
+  IDENTITY_TRANSFORM,
+  applyFeatureTransform,
+  featureTransformFromJSON,
+  fitFeatureTransform,
+  type FeatureTransformKind,
+} from "./feature-transform.ts";
+export {
+  CaptionIndex,
+  Calibration,
+  UNCALIBRATED,
+  calibrate,
+  loadCaptionIndex,
+  saveCaptionIndex,
+  type Neighbour,
+} from "./caption-index.ts";
+export type { ScoreResult } from "./decode-search.ts";
+export { captionRows, type CaptionContext, type RowCaption } from "./caption-rows.ts";

@@ -17,6 +17,7 @@ import {
   beamSearch,
   greedySearch,
   runAsync,
+  scoreSearch,
   type BeamOptions,
   type SearchConfig,
   type StepRequest,
@@ -134,8 +135,16 @@ class OnnxCaptionDecoder implements CaptionDecoder {
   async greedyDecode(features: Float32Array, n: number, opts: { maxLength?: number } = {}) {
     const state = await this.start(features, n);
     return runAsync(greedySearch(n, this.searchConfig(opts.maxLength)), async (req) => {
-      const out = await this.step(state, req, false);
-      return { best: out.best, logProb: out.bestLogProb };
+      const out = await this.step(state, req, req.full === true);
+      return { best: out.best, logProb: out.bestLogProb, logProbs: out.logProbs };
+    });
+  }
+
+  async scoreSequences(features: Float32Array, sequences: readonly (readonly number[])[]) {
+    const state = await this.start(features, sequences.length);
+    return runAsync(scoreSearch(sequences, this.searchConfig(undefined)), async (req) => {
+      const out = await this.step(state, req, true);
+      return out.logProbs!;
     });
   }
 

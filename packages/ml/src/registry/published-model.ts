@@ -3,6 +3,8 @@ import type { Tf } from "../compute/backend.ts";
 import { createCaptionModel, type CaptionModel } from "../model/caption-model.ts";
 import { decodeWeights, type WeightSpec } from "../model/weights-io.ts";
 import { getJson, keys, putJson, type ObjectStore } from "@capflow/common";
+import { loadCaptionIndex, type CaptionIndex } from "../model/caption-index.ts";
+import { featureTransformFromJSON, type FeatureTransform } from "../model/feature-transform.ts";
 import { vocabularyFromJSON, type Vocabulary } from "../text/vocabulary.ts";
 
 /** `models/<name>/latest`: which run's epoch serves captions under this name. */
@@ -14,13 +16,15 @@ export interface ModelPointer {
   cider: number;
   /** The checkpoint folder holding weights, vocabulary and config. */
   checkpoint: string;
+  /** The run's caption index (training features + captions + calibration), caption-index.ts. */
+  index?: string;
   publishedAt: string;
 }
 
 export async function publishModel(
   store: ObjectStore,
   name: string,
-  m: { runId: string; epoch: number; encoderId: string; cider: number },
+  m: { runId: string; epoch: number; encoderId: string; cider: number; index?: string },
 ): Promise<ModelPointer> {
   const pointer: ModelPointer = {
     name,
@@ -40,6 +44,10 @@ export interface LoadedCaptionModel {
   pointer: ModelPointer;
   model: CaptionModel;
   vocab: Vocabulary;
+  /** Applied to encoder features before the model, the index and the confidence see them. */
+  transform: FeatureTransform;
+  /** Retrieval re-ranking and confidence; absent for models published without one. */
+  index?: CaptionIndex;
   /** Identifies what serves a caption: `<name>@<run>/epoch-<n>`. */
   version: string;
 }
@@ -78,7 +86,26 @@ export async function loadPublishedModel(
     }
     return body;
   };
-  const config = JSON.parse((await read("config.json")).toString()) as { model: Record<string, unknown> };
+  const config = JSON.parse((await read("config.json")).toString()) as {
+    model: Record<string, unknown>;
+    featureTransform?: unknown;
+  };
+  let transform: FeatureTransform;
+  try {
+    transform = featureTransformFromJSON(config.featureTransform);
+  } catch (err) {
+    throw new ModelRejectedError(`model ${pointer.name}: ${(err as Error).message}`);
+  }
+  let index: CaptionIndex | undefined;
+  if (pointer.index) {
+    if (!pointer.index.startsWith("runs/"))
+      throw new ModelRejectedError(`model ${pointer.name}: index ${pointer.index} is outside runs/`);
+    try {
+      index = (await loadCaptionIndex(store, pointer.index)).index;
+    } catch (err) {
+      throw new ModelRejectedError(`model ${pointer.name}: ${(err as Error).message}`);
+    }
+  }
   const vocab = vocabularyFromJSON(JSON.parse((await read("vocab.json")).toString()));
   const specs = JSON.parse((await read("weights.json")).toString()) as WeightSpec[];
   const weights = decodeWeights(specs, await read("weights.bin"));
@@ -94,5 +121,5 @@ export async function loadPublishedModel(
       `model ${pointer.name}: weights do not fit the config: ${(err as Error).message}`,
     );
   }
-  return { pointer, model, vocab, version: `${pointer.name}@${pointer.runId}/epoch-${pointer.epoch}` };
+  return { pointer, model, vocab, transform, index, version: `${pointer.name}@${pointer.runId}/epoch-${pointer.epoch}` };
 }

@@ -8,8 +8,21 @@ describe("cleanCaption", () => {
     );
   });
 
-  it("drops tokens with digits and keeps words split by other punctuation", () => {
+  it("keeps tokens with digits and splits words on other punctuation", () => {
     expect(cleanCaption('Two dogs, "3" balls; 1st place-medal!')).toEqual([
+      "two",
+      "dogs",
+      "3",
+      "balls",
+      "1st",
+      "place",
+      "medal",
+    ]);
+    expect(cleanCaption("keycap: 5")).toEqual(["keycap", "5"]);
+  });
+
+  it("drops tokens with digits with lettersOnly (the tutorial's isalpha rule)", () => {
+    expect(cleanCaption('Two dogs, "3" balls; 1st place-medal!', { lettersOnly: true })).toEqual([
       "two",
       "dogs",
       "balls",
@@ -32,8 +45,9 @@ describe("cleanCaption", () => {
     expect(cleanCaption("Piñata")).toEqual(["piñata"]);
   });
 
-  it("returns nothing for a caption of only punctuation and numbers", () => {
-    expect(cleanCaption(" ... 42 !! ")).toEqual([]);
+  it("returns nothing for a caption of only punctuation (and numbers, with lettersOnly)", () => {
+    expect(cleanCaption(" ... !! ")).toEqual([]);
+    expect(cleanCaption(" ... 42 !! ", { lettersOnly: true })).toEqual([]);
   });
 
   it("never emits start/end tokens", () => {

@@ -1,7 +1,8 @@
 /**
  * Caption cleaning as in the classic Flickr8k "InceptionV3 + LSTM" tutorial: lowercase, strip
- * punctuation, drop tokens that contain digits (the tutorial's `isalpha()` filter) and, optionally,
- * one-letter tokens (its `len(w) > 1`). The tutorial's `<start>`/`<end>` tokens are NOT added here:
+ * punctuation and, optionally, one-letter tokens (its `len(w) > 1`). Tokens keep their digits: the
+ * tutorial's `isalpha()` filter turned "keycap: 1", "keycap: 5" and "keycap: 8" all into "keycap", in
+ * targets and references alike (issue 13); `lettersOnly` restores it. The tutorial's `<start>`/`<end>` tokens are NOT added here:
  * `Vocabulary.encode` adds them, so they can never be cleaned away or counted as words.
  *
  * One deliberate difference: the tutorial deletes every punctuation character, which glues
@@ -13,6 +14,8 @@
 export interface CleanCaptionOptions {
   /** Drop tokens of one letter ("a", "s" left over from "man's"). Default false. */
   dropSingleLetters?: boolean;
+  /** Drop tokens that contain anything but letters (the tutorial's `isalpha()`). Default false. */
+  lettersOnly?: boolean;
 }
 
 const APOSTROPHES = /['\u2019\u02bc`\u00b4]/gu;
@@ -27,5 +30,5 @@ export function cleanCaption(raw: string, opts: CleanCaptionOptions = {}): strin
     .toLowerCase()
     .replace(APOSTROPHES, "")
     .split(SEPARATORS)
-    .filter((token) => token.length >= minLength && !HAS_NON_LETTER.test(token));
+    .filter((token) => token.length >= minLength && !(opts.lettersOnly && HAS_NON_LETTER.test(token)));
 }

@@ -5,8 +5,8 @@
  * rules of another version.
  */
 
-/** Bump when cleaning or encoding rules change: saved vocabularies then refuse to load. */
-export const TEXT_VERSION = 1;
+/** Bump when cleaning or encoding rules change: saved vocabularies then refuse to load. 2: digits kept. */
+export const TEXT_VERSION = 2;
 
 export const PAD = "<pad>";
 export const START = "<start>";

@@ -19,7 +19,7 @@ function checkpoint(epoch: number): Checkpoint {
       slots: [{ name: "w/m", shape: [2, 2], data: new Float32Array(4).fill(epoch) }],
     },
     vocab: {
-      textVersion: 1,
+      textVersion: 2,
       minCount: 1,
       maxSize: null,
       tokens: ["<pad>", "<start>", "<end>", "<unk>", "dog"],

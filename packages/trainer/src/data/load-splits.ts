@@ -83,6 +83,6 @@ export async function loadSplits(
 }
 
 /** Cleaned token lists of every caption of a split, in image order. */
-export function cleanedCaptions(split: SplitData): string[][][] {
-  return split.captions.map((caps) => caps.map((c) => cleanCaption(c)));
+export function cleanedCaptions(split: SplitData, opts: { lettersOnly?: boolean } = {}): string[][][] {
+  return split.captions.map((caps) => caps.map((c) => cleanCaption(c, opts)));
 }

@@ -1,8 +1,21 @@
 import { describe, expect, it } from "vitest";
+import { DEFAULT_DECODE } from "@capflow/common";
 import type { RunResult } from "../run/train-run.ts";
 import { escapeHtml, lineChart, renderReport } from "./render-report.ts";
 
 const scores = { bleu1: 0.4, bleu2: 0.2, bleu3: 0.1, bleu4: 0.05, cider: 0.3 };
+const iv = (value: number) => ({ value, low: value - 0.05, high: value + 0.05 });
+const withIntervals = (cider: number) => ({
+  bleu1: iv(0.4),
+  bleu2: iv(0.2),
+  bleu3: iv(0.1),
+  bleu4: iv(0.05),
+  cider: iv(cider),
+  exact: iv(0.2),
+  empty: 0,
+  repeats: 0,
+  images: 2,
+});
 const PNG = Buffer.from("89504e470d0a1a0a0000000d49484452", "hex");
 
 function run(overrides: Partial<RunResult> = {}): RunResult {
@@ -21,19 +34,38 @@ function run(overrides: Partial<RunResult> = {}): RunResult {
     })),
     test: {
       images: 2,
-      greedy: scores,
-      beam: scores,
-      baseline: { ...scores, cider: 0.1 },
+      decode: DEFAULT_DECODE,
+      scores: {
+        model: withIntervals(0.3),
+        greedy: withIntervals(0.3),
+        rerank: withIntervals(0.15),
+        baseline: withIntervals(0.1),
+      },
+      calibration: { a: -3, b: 5, oodThreshold: 0.4, rule: "2nd percentile" },
+      outOfDomain: { val: 0.02, test: 0.05 },
       samples: [
         {
           key: "images/a.png",
           file: "a<b>.png",
-          greedy: "<img src=x onerror=alert(1)>",
-          beam: "b",
+          model: "<img src=x onerror=alert(1)>",
+          greedy: "g",
+          rerank: "r",
           baseline: "c",
           references: ["r & r"],
+          confidence: 0.5,
+          outOfDomain: false,
         },
-        { key: "images/missing.png", file: "m.png", greedy: "g", beam: "b", baseline: "c", references: [] },
+        {
+          key: "images/missing.png",
+          file: "m.png",
+          model: "b",
+          greedy: "g",
+          rerank: "r",
+          baseline: "c",
+          references: [],
+          confidence: 0.1,
+          outOfDomain: true,
+        },
       ],
     },
     ...overrides,
@@ -64,7 +96,9 @@ describe("renderReport", () => {
     expect(html).toContain(
       '<g class="series" data-name="val"><polyline fill="none" stroke="#d62728" stroke-width="2" points=""/>',
     );
-    expect(html.match(/class="num beats"/g)).toHaveLength(2); // CIDEr of greedy and beam
+    // CIDEr of the default decoding and greedy: intervals above the baseline's; re-rank's overlaps it.
+    expect(html.match(/class="num beats"/g)).toHaveLength(2);
+    expect(html).toContain("5.0% of test images");
     expect(lineChart("empty", [])).toContain("no data");
   });
 });

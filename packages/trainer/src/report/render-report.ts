@@ -1,7 +1,8 @@
 import { imageMime, sniffImageFormat } from "@capflow/common";
 import type { EpochMetrics } from "../checkpoint/checkpoint-store.ts";
 import type { CaptionScores } from "../eval/evaluate.ts";
-import type { RunResult } from "../run/train-run.ts";
+import type { ScoresWithIntervals } from "../eval/bootstrap.ts";
+import { SYSTEM_LABELS, SYSTEMS, type RunResult } from "../run/train-run.ts";
 
 /**
  * `capflow report <run>`: one self-contained HTML page for a training run. Pure: data in, string
@@ -89,23 +90,44 @@ const SCORE_COLS: Array<[keyof CaptionScores, string]> = [
   ["cider", "CIDEr-D"],
 ];
 
-function scoresTable(test: RunResult["test"]): string {
-  const rows: Array<[string, CaptionScores]> = [
-    ["greedy", test.greedy],
-    ["beam search", test.beam],
-    ["retrieval baseline", test.baseline],
-  ];
-  const head = `<tr><th>decoder</th>${SCORE_COLS.map(([, h]) => `<th>${h}</th>`).join("")}</tr>`;
-  const body = rows
-    .map(([name, s]) => {
-      const cells = SCORE_COLS.map(([k]) => {
-        const beats = name !== "retrieval baseline" && s[k] > test.baseline[k];
-        return `<td class="num${beats ? " beats" : ""}" data-metric="${k}">${fmt(s[k])}</td>`;
-      }).join("");
-      return `<tr data-decoder="${escapeHtml(name)}"><th scope="row">${escapeHtml(name)}</th>${cells}</tr>`;
-    })
-    .join("");
-  return `<table id="scores"><caption>Test split (${test.images} images); bold beats the baseline</caption>${head}${body}</table>`;
+const INTERVAL_COLS: Array<[Exclude<keyof ScoresWithIntervals, "empty" | "repeats" | "images">, string]> = [
+  ["bleu1", "BLEU-1"],
+  ["bleu2", "BLEU-2"],
+  ["bleu3", "BLEU-3"],
+  ["bleu4", "BLEU-4"],
+  ["cider", "CIDEr-D"],
+  ["exact", "exact match"],
+];
+
+/** Every score with its bootstrap 95% interval; bold where the interval lies above the baseline's. */
+export function scoresTable(test: RunResult["test"]): string {
+  const head =
+    `<tr><th>decoder</th>${INTERVAL_COLS.map(([, h]) => `<th>${h}</th>`).join("")}` +
+    `<th>empty</th><th>triple repeats</th></tr>`;
+  const base = test.scores.baseline;
+  const body = SYSTEMS.map((sys) => {
+    const s = test.scores[sys];
+    const cells = INTERVAL_COLS.map(([k]) => {
+      const beats = sys !== "baseline" && s[k].low > base[k].high;
+      return (
+        `<td class="num${beats ? " beats" : ""}" data-metric="${k}">${fmt(s[k].value)}` +
+        `<small> [${fmt(s[k].low)}, ${fmt(s[k].high)}]</small></td>`
+      );
+    }).join("");
+    const name = SYSTEM_LABELS[sys];
+    return (
+      `<tr data-decoder="${escapeHtml(sys)}"><th scope="row">${escapeHtml(name)}</th>${cells}` +
+      `<td class="num" data-metric="empty">${s.empty}</td><td class="num" data-metric="repeats">${s.repeats}</td></tr>`
+    );
+  }).join("");
+  const ood =
+    `<p id="ood">Out of domain (similarity to the nearest training image below ${fmt(test.calibration.oodThreshold)}, ` +
+    `${escapeHtml(test.calibration.rule)}): ${fmt(test.outOfDomain.val * 100, 1)}% of validation images, ` +
+    `${fmt(test.outOfDomain.test * 100, 1)}% of test images.</p>`;
+  return (
+    `<table id="scores"><caption>Test split (${test.images} images), bootstrap 95% intervals; ` +
+    `bold: the whole interval is above the baseline's</caption>${head}${body}</table>${ood}`
+  );
 }
 
 function epochTable(history: EpochMetrics[], best: number): string {
@@ -144,7 +166,10 @@ function sampleGrid(
     const refs = s.references.map((r) => `<li>${escapeHtml(r)}</li>`).join("");
     return (
       `<figure class="sample">${img}<figcaption><div class="file">${escapeHtml(s.file)}</div>` +
-      `<dl><dt>greedy</dt><dd class="greedy">${escapeHtml(s.greedy)}</dd><dt>beam</dt><dd class="beam">${escapeHtml(s.beam)}</dd>` +
+      `<dl><dt>model</dt><dd class="model">${escapeHtml(s.model)}</dd>` +
+      `<dt>confidence</dt><dd class="confidence">${fmt(s.confidence, 2)}${s.outOfDomain ? " (out of domain)" : ""}</dd>` +
+      `<dt>greedy</dt><dd class="greedy">${escapeHtml(s.greedy)}</dd>` +
+      `<dt>re-rank</dt><dd class="rerank">${escapeHtml(s.rerank)}</dd>` +
       `<dt>baseline</dt><dd class="baseline">${escapeHtml(s.baseline)}</dd></dl><ol class="refs">${refs}</ol></figcaption></figure>`
     );
   });

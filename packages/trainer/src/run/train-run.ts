@@ -1,12 +1,32 @@
-import { keys, metrics, putJson, type JobData, type Logger, type ObjectStore } from "@capflow/common";
 import {
+  DEFAULT_DECODE,
+  keys,
+  metrics,
+  putJson,
+  TrainingJob,
+  type DecodeChoice,
+  type JobInput,
+  type Logger,
+  type ObjectStore,
+} from "@capflow/common";
+import {
+  applyFeatureTransform,
   buildVocabulary,
-  cleanCaption,
-  publishModel,
+  calibrate,
+  CaptionIndex,
+  captionRows,
   createCaptionModel,
+  featureTransformFromJSON,
+  fitFeatureTransform,
+  IDENTITY_TRANSFORM,
+  publishModel,
+  saveCaptionIndex,
+  tfjsDecoder,
   vocabularyFromJSON,
-  type CaptionModel,
+  type Calibration,
+  type FeatureTransform,
   type Tf,
+  type Vocabulary,
 } from "@capflow/ml";
 import {
   latestCheckpoint,
@@ -17,9 +37,10 @@ import {
 import { maxCaptionLength, toCaptionSet } from "../data/caption-set.ts";
 import { loadGloveEmbeddings } from "../data/glove.ts";
 import { cleanedCaptions, loadSplits } from "../data/load-splits.ts";
-import { buildRetrievalIndex } from "../eval/index.ts";
+import { exactMatch, scoreWithIntervals, type ScoresWithIntervals } from "../eval/bootstrap.ts";
 import { evaluateLoss, trainEpoch } from "../train/index.ts";
-import { captionFeatures, scoreCaptions, type CaptionScores } from "../eval/evaluate.ts";
+import { DEFAULT_SCHEDULE, learningRate, LrSchedule } from "../train/lr-schedule.ts";
+import { scoreCaptions } from "../eval/evaluate.ts";
 
 const epochGauge = metrics.gauge("capflow_trainer_epoch", "Epochs completed by the current run");
 const lossGauge = metrics.gauge("capflow_trainer_loss", "Mean per-token cross-entropy of the last epoch", [
@@ -39,7 +60,7 @@ const checkpointTime = metrics.gauge(
   "Unix time of the newest committed checkpoint",
 );
 
-export type TrainingSpec = JobData<"training">;
+export type TrainingSpec = JobInput<"training">;
 
 export interface RunProgress {
   epoch: number;
@@ -50,19 +71,31 @@ export interface RunProgress {
   etaSeconds?: number;
 }
 
+/** What the test report compares, each on the same images with the same references. */
+export const SYSTEMS = ["model", "greedy", "rerank", "baseline"] as const;
+export type System = (typeof SYSTEMS)[number];
+export const SYSTEM_LABELS: Record<System, string> = {
+  model: "model (default: beam + length penalty)",
+  greedy: "model, greedy",
+  rerank: "model, retrieval re-rank",
+  baseline: "retrieval baseline (normalised)",
+};
+
 export interface TestReport {
   images: number;
-  greedy: CaptionScores;
-  beam: CaptionScores;
-  baseline: CaptionScores;
+  /** The default decoding (what the API and bulk jobs use unless asked otherwise). */
+  decode: DecodeChoice;
+  scores: Record<System, ScoresWithIntervals>;
+  calibration: Calibration;
+  /** Share of images flagged out of domain. */
+  outOfDomain: { val: number; test: number };
   samples: Array<{
     key: string;
     file: string;
-    greedy: string;
-    beam: string;
-    baseline: string;
     references: string[];
-  }>;
+    confidence: number;
+    outOfDomain: boolean;
+  } & Record<System, string>>;
 }
 
 export interface RunResult {
@@ -88,13 +121,16 @@ export interface RunDeps {
  * checkpoints every epoch, then reports the test split against the retrieval baseline and publishes
  * the epoch with the best validation CIDEr-D.
  */
-export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunResult> {
+export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<RunResult> {
   const { store, tf, log } = deps;
+  const spec = TrainingJob.parse(specInput);
+  const schedule = LrSchedule.parse(spec.schedule ?? DEFAULT_SCHEDULE);
   const splits = await loadSplits(store, spec.dataset, spec.encoderId);
   if (splits.train.ids.length === 0)
     throw new Error(`dataset "${spec.dataset}" has no training images with features`);
-  const trainCleaned = cleanedCaptions(splits.train);
-  const valCleaned = cleanedCaptions(splits.val);
+  const clean = { lettersOnly: spec.lettersOnly };
+  const trainCleaned = cleanedCaptions(splits.train, clean);
+  const valCleaned = cleanedCaptions(splits.val, clean);
 
   const latest = await latestCheckpoint(store, spec.runId, (epoch, why, reason) =>
     log.warn({ epoch, reason, why }, "skipping a checkpoint that does not load: resuming from an older one"),
@@ -120,6 +156,14 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
     learningRate: spec.learningRate,
     pretrainedEmbeddings,
   };
+  // Fitted on the training split once; a resumed run reads it back so its features match.
+  const transform: FeatureTransform = latest
+    ? featureTransformFromJSON(latest.config.featureTransform)
+    : fitFeatureTransform(spec.featureTransform, splits.train.features, splits.train.dim);
+  const X = {
+    train: applyFeatureTransform(transform, splits.train.features),
+    val: applyFeatureTransform(transform, splits.val.features),
+  };
   const model = createCaptionModel(tf, modelConfig);
   try {
     let history: EpochMetrics[] = [];
@@ -130,8 +174,9 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
       log.info({ runId: spec.runId, epoch: latest.epoch }, "resuming from checkpoint");
     }
     const resumedFrom = latest?.epoch ?? 0;
-    const trainSet = toCaptionSet(splits.train.features, splits.train.dim, trainCleaned, vocab, maxLength);
-    const valSet = toCaptionSet(splits.val.features, splits.val.dim, valCleaned, vocab, maxLength);
+    const trainSet = toCaptionSet(X.train, splits.train.dim, trainCleaned, vocab, maxLength);
+    const valSet = toCaptionSet(X.val, splits.val.dim, valCleaned, vocab, maxLength);
+    const decoder = tfjsDecoder(model);
     const method = spec.method === "prefix" ? "prefix" : "teacher";
     log.info(
       {
@@ -142,6 +187,8 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
         vocab: vocab.size,
         maxLength,
         method,
+        transform: transform.kind,
+        schedule,
       },
       "training data loaded",
     );
@@ -150,18 +197,28 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
       deps.signal?.throwIfAborted();
       const started = performance.now();
       // Epochs are 0-based for the shuffle: order is a pure function of (seed, epoch index).
+      const valLosses = history.map((h) => h.valLoss);
       const train = await trainEpoch(model, trainSet, {
         method,
         batchSize: spec.batchSize,
         seed: spec.seed,
         epoch: epoch - 1,
+        learningRateAt: (b, n) =>
+          learningRate(spec.learningRate, schedule, { at: epoch - 1 + b / n, epochs: spec.epochs, valLosses }),
       });
       const seconds = (performance.now() - started) / 1000;
       const valLoss = valSet.imageOf.length > 0 ? evaluateLoss(model, valSet) : NaN;
-      const valCaptions = await captionFeatures(model, vocab, splits.val.features, splits.val.dim, {
-        method: "greedy",
-        beamWidth: 1,
-      });
+      // Greedy on the already transformed features: cheap enough for every epoch.
+      const valCaptions = (
+        splits.val.ids.length > 0
+          ? await captionRows(
+              { decoder, vocab, transform: IDENTITY_TRANSFORM },
+              X.val,
+              splits.val.ids.length,
+              { method: "greedy" },
+            )
+          : []
+      ).map((c) => c.caption);
       const scores =
         valCaptions.length > 0
           ? scoreCaptions(valCaptions, valCleaned)
@@ -181,7 +238,7 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
         weights: model.getWeights(),
         optimizer: await model.getOptimizerState(),
         vocab: vocab.toJSON(),
-        config: { spec, model: { ...model.config, pretrainedEmbeddings: undefined } },
+        config: { spec, model: { ...model.config, pretrainedEmbeddings: undefined }, featureTransform: transform },
         history,
       });
       epochGauge.set(epoch);
@@ -201,12 +258,23 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
       });
     }
 
-    const best = history.reduce((a, b) => (b.cider > a.cider ? b : a), history[0]!);
+    const best = selectEpoch(history, spec.select);
     if (best.epoch !== history.at(-1)?.epoch) {
       const ckpt = await loadCheckpoint(store, spec.runId, best.epoch);
       model.setWeights(ckpt.weights);
     }
-    const test = await testReport(model, vocab, splits, spec.beamWidth);
+    // The training features' index ships with the model: re-ranking and confidence in the workers.
+    const index = new CaptionIndex(
+      X.train,
+      splits.train.dim,
+      trainCleaned.map((caps) => caps.map((c) => c.join(" ")).filter(Boolean)),
+    );
+    const ctx = { decoder, vocab, transform, index };
+    const calibration = await calibrateOn(ctx, splits.val, valCleaned);
+    index.calibration = calibration;
+    const indexKey = `${keys.runPrefix(spec.runId)}index/`;
+    await saveCaptionIndex(store, indexKey, index, transform);
+    const test = await testReport(ctx, splits, clean);
     const result: RunResult = {
       runId: spec.runId,
       epochs: spec.epochs,
@@ -215,6 +283,9 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
       history,
       test,
     };
+    if (spec.publishAs) result.published = keys.modelPointer(spec.publishAs);
+    // Written before the pointer moves, and already saying where it will point: the report of a
+    // published run never says "not published" (issue 18).
     await putJson(store, `${keys.runPrefix(spec.runId)}result.json`, result);
     if (spec.publishAs) {
       await publishModel(store, spec.publishAs, {
@@ -222,8 +293,8 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
         epoch: best.epoch,
         encoderId: spec.encoderId,
         cider: best.cider,
+        index: indexKey,
       });
-      result.published = keys.modelPointer(spec.publishAs);
       log.info({ model: spec.publishAs, runId: spec.runId, epoch: best.epoch }, "model published");
     }
     return result;
@@ -232,37 +303,88 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
   }
 }
 
+/**
+ * The published epoch. Validation CIDEr-D of one epoch swings by ±0.2 on 300 images (issue 13), so the
+ * default takes the best mean of each epoch and its neighbours rather than the single best epoch.
+ */
+export function selectEpoch(
+  history: readonly EpochMetrics[],
+  rule: "smoothed-cider" | "val-loss" | "cider",
+): EpochMetrics {
+  const value = (i: number): number => {
+    const h = history[i]!;
+    if (rule === "val-loss") return Number.isNaN(h.valLoss) ? -Infinity : -h.valLoss;
+    if (rule === "cider") return h.cider;
+    const window = history.slice(Math.max(0, i - 1), i + 2);
+    return window.reduce((s, w) => s + w.cider, 0) / window.length;
+  };
+  let best = 0;
+  for (let i = 1; i < history.length; i++) if (value(i) >= value(best)) best = i;
+  return history[best]!;
+}
+
+type Ctx = Parameters<typeof captionRows>[0];
+
+/** Confidence curve and out-of-domain threshold from the validation split, with the default decoding. */
+async function calibrateOn(
+  ctx: Ctx,
+  val: Awaited<ReturnType<typeof loadSplits>>["val"],
+  refs: string[][][],
+): Promise<Calibration> {
+  if (val.ids.length === 0) return ctx.index!.calibration;
+  const out = await captionRows(ctx, val.features, val.ids.length, DEFAULT_DECODE);
+  return calibrate(
+    out.map((o) => o.similarity),
+    out.map((o, i) => exactMatch(o.caption ? o.caption.split(" ") : [], refs[i]!)),
+  );
+}
+
 async function testReport(
-  model: CaptionModel,
-  vocab: ReturnType<typeof vocabularyFromJSON>,
+  ctx: Ctx & { index: CaptionIndex; vocab: Vocabulary },
   splits: Awaited<ReturnType<typeof loadSplits>>,
-  beamWidth: number,
+  clean: { lettersOnly: boolean },
 ): Promise<TestReport> {
-  const { test, train } = splits;
-  const refs = cleanedCaptions(test);
-  const greedy = await captionFeatures(model, vocab, test.features, test.dim, {
-    method: "greedy",
-    beamWidth,
-  });
-  const beam = await captionFeatures(model, vocab, test.features, test.dim, { method: "beam", beamWidth });
-  // The floor to beat: each test image gets the first caption of its nearest training image.
-  const index = buildRetrievalIndex(train.features, train.dim, train.captions);
-  const baseline = index
-    .captions(test.features, test.ids.length)
-    .map((caps) => cleanCaption(caps[0] ?? "").join(" "));
-  const empty = { bleu1: 0, bleu2: 0, bleu3: 0, bleu4: 0, cider: 0 };
+  const { test, val } = splits;
+  const refs = cleanedCaptions(test, clean);
+  const n = test.ids.length;
+  const model = n ? await captionRows(ctx, test.features, n, DEFAULT_DECODE) : [];
+  const greedy = n ? await captionRows(ctx, test.features, n, { method: "greedy" }) : [];
+  const rerank = n ? await captionRows(ctx, test.features, n, { method: "rerank" }) : [];
+  // The floor to beat: each test image gets the first caption (its name) of its nearest training
+  // image, by cosine similarity of the same transformed features the model sees.
+  const nearest = ctx.index.nearest(applyFeatureTransform(ctx.transform, test.features), n, 1);
+  const baseline = nearest.map((nb) => ctx.index.captions[nb[0]!.index]?.[0] ?? "");
+  const captions: Record<System, string[]> = {
+    model: model.map((c) => c.caption),
+    greedy: greedy.map((c) => c.caption),
+    rerank: rerank.map((c) => c.caption),
+    baseline,
+  };
+  const valSims = val.ids.length
+    ? ctx.index.nearest(applyFeatureTransform(ctx.transform, val.features), val.ids.length, 1)
+    : [];
+  const share = (flags: boolean[]) => (flags.length ? flags.filter(Boolean).length / flags.length : 0);
   return {
-    images: test.ids.length,
-    greedy: test.ids.length ? scoreCaptions(greedy, refs) : empty,
-    beam: test.ids.length ? scoreCaptions(beam, refs) : empty,
-    baseline: test.ids.length ? scoreCaptions(baseline, refs) : empty,
+    images: n,
+    decode: DEFAULT_DECODE,
+    scores: Object.fromEntries(
+      SYSTEMS.map((s) => [s, scoreWithIntervals(captions[s], refs)]),
+    ) as Record<System, ScoresWithIntervals>,
+    calibration: ctx.index.calibration,
+    outOfDomain: {
+      val: share(valSims.map((nb) => ctx.index.outOfDomain(nb[0]!.similarity))),
+      test: share(model.map((c) => c.outOfDomain)),
+    },
     samples: test.ids.map((_, i) => ({
       key: test.keys[i]!,
       file: test.files[i]!,
-      greedy: greedy[i]!,
-      beam: beam[i]!,
-      baseline: baseline[i]!,
+      model: captions.model[i]!,
+      greedy: captions.greedy[i]!,
+      rerank: captions.rerank[i]!,
+      baseline: captions.baseline[i]!,
       references: test.captions[i]!,
+      confidence: model[i]!.confidence,
+      outOfDomain: model[i]!.outOfDomain,
     })),
   };
 }

@@ -33,6 +33,8 @@ export interface TrainEpochOptions {
   captions?: readonly number[];
   /** Stop after this many batches (benchmarks measure a slice of an epoch). */
   maxBatches?: number;
+  /** The learning rate for batch `batch` of `batches` (lr-schedule.ts); default: the optimizer's own. */
+  learningRateAt?: (batch: number, batches: number) => number;
   onBatch?: (info: { batch: number; batches: number; loss: number }) => void;
 }
 
@@ -140,6 +142,7 @@ export async function trainEpoch(
   for (let i = 0; i < count; i++) {
     const batch = plan.make(i);
     const n = tokenCount(batch);
+    if (opts.learningRateAt) model.setLearningRate(opts.learningRateAt(i, plan.count));
     const loss = model.trainBatch(batch);
     weighted += loss * n;
     tokens += n;
