@@ -28,7 +28,9 @@ export function registerCaption(program: Command): void {
     )
     .argument("[images...]", "image files (JPEG, PNG, GIF, WebP)")
     .option("-m, --model <name>", "published model name", "default")
-    .addOption(new Option("--method <method>", "decoding").choices(["beam", "greedy", "rerank"]).default("beam"))
+    .addOption(
+      new Option("--method <method>", "decoding").choices(["beam", "greedy", "rerank"]).default("beam"),
+    )
     .option("--beam-width <n>", "beam width for --method beam (1-20)", beamWidth, 3)
     .option("--bulk <dataset>", "caption every image of an ingested dataset")
     .addOption(

@@ -17,7 +17,9 @@ export function registerEval(program: Command): void {
     .requiredOption("-d, --dataset <name>", "an ingested dataset whose features are extracted")
     .addOption(new Option("--split <split>", "which split").choices(["train", "val", "test"]).default("test"))
     .addOption(
-      new Option("--method <method>", "decoding of the model row").choices(["beam", "greedy", "rerank"]).default("beam"),
+      new Option("--method <method>", "decoding of the model row")
+        .choices(["beam", "greedy", "rerank"])
+        .default("beam"),
     )
     .option("--letters-only", "clean references with the tutorial's isalpha rule", false)
     .option("--out <file>", "also write the report (JSON) here")

@@ -1,6 +1,5 @@
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job, type WorkerOptions } from "bullmq";
 import os from "node:os";
-import type { Redis } from "ioredis";
 import { duplicateForBlocking, type RedisClient } from "./redis.ts";
 import { JobCatalog, type JobData, type JobInput, type QueueName } from "./jobs.ts";
 

@@ -56,7 +56,9 @@ export class CaptionIndex {
   ) {
     this.count = features.length / dim;
     if (!Number.isInteger(this.count) || this.count !== captions.length)
-      throw new Error(`caption index: ${features.length} values with dim ${dim} for ${captions.length} images`);
+      throw new Error(
+        `caption index: ${features.length} values with dim ${dim} for ${captions.length} images`,
+      );
     this.unit = unitRows(features, dim);
   }
 
@@ -197,7 +199,9 @@ export async function loadCaptionIndex(
   if (createHash("sha256").update(body).digest("hex") !== meta.sha256)
     throw new Error(`caption index ${prefix}: features.bin does not match index.json (tampered or torn)`);
   if (body.byteLength !== meta.images * meta.dim * 4)
-    throw new Error(`caption index ${prefix}: features.bin has ${body.byteLength} bytes, expected ${meta.images * meta.dim * 4}`);
+    throw new Error(
+      `caption index ${prefix}: features.bin has ${body.byteLength} bytes, expected ${meta.images * meta.dim * 4}`,
+    );
   const copy = new Uint8Array(body.byteLength);
   copy.set(body);
   const features = new Float32Array(copy.buffer);

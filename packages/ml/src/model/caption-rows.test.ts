@@ -15,13 +15,22 @@ beforeAll(async () => {
 const words = ["dog", "face", "cat", "red", "heart", "keycap", "5", "a"];
 const dim = 16;
 // Three training images: non-negative features pointing in different directions.
-const train = Float32Array.from({ length: 3 * dim }, (_, i) => (Math.floor(i / dim) === i % 3 ? 2 : 0.1 * (i % 5)));
+const train = Float32Array.from({ length: 3 * dim }, (_, i) =>
+  Math.floor(i / dim) === i % 3 ? 2 : 0.1 * (i % 5),
+);
 const captions = [["dog face", "a dog face"], ["cat", "a cat"], ["keycap 5"]];
 
 describe("captionRows", () => {
   it("gives every caption a confidence and an out-of-domain flag from the model's index", async () => {
     const vocab = buildVocabulary([words], { minCount: 1 });
-    const model = createCaptionModel(tf, { vocabSize: vocab.size, maxLength: 6, featureDim: dim, embedDim: 8, units: 8, seed: 3 });
+    const model = createCaptionModel(tf, {
+      vocabSize: vocab.size,
+      maxLength: 6,
+      featureDim: dim,
+      embedDim: 8,
+      units: 8,
+      seed: 3,
+    });
     try {
       const transform = fitFeatureTransform("sqrt-l2", train, dim);
       const x = applyFeatureTransform(transform, train);
@@ -57,7 +66,11 @@ describe("captionRows", () => {
 
   it("fits a confidence curve that rises with similarity", () => {
     const sims = Array.from({ length: 50 }, (_, i) => 0.5 + i / 100);
-    const cal = calibrate(sims, sims.map((s) => s > 0.75), 0.02);
+    const cal = calibrate(
+      sims,
+      sims.map((s) => s > 0.75),
+      0.02,
+    );
     const index = new CaptionIndex(Float32Array.of(1, 0), 2, [["x"]], cal);
     expect(index.confidence(0.95)).toBeGreaterThan(0.9);
     expect(index.confidence(0.55)).toBeLessThan(0.1);

@@ -110,7 +110,8 @@ export function* greedySearch(
       let lp = logProb[j]!;
       const banned = bannedTokens(cfg, out[row]!);
       if (banned.includes(token)) {
-        if (!full) throw new Error("greedy search: a rule applies but the step gave no full log-probabilities");
+        if (!full)
+          throw new Error("greedy search: a rule applies but the step gave no full log-probabilities");
         ({ token, logProb: lp } = bestAllowed(full.subarray(j * V, (j + 1) * V), banned));
       }
       logProbs[row]! += lp;

@@ -21,7 +21,9 @@ describe("feature transform", () => {
     expect(Array.from(x.subarray(0, 4))).toEqual(
       [2, 0, 1, 3].map((v) => expect.closeTo((v * 2) / Math.sqrt(14), 5)),
     );
-    expect(Array.from(x.subarray(4, 8))).toEqual(Array.from(x.subarray(0, 4)).map((v) => expect.closeTo(v, 5)));
+    expect(Array.from(x.subarray(4, 8))).toEqual(
+      Array.from(x.subarray(0, 4)).map((v) => expect.closeTo(v, 5)),
+    );
     expect(Array.from(x.subarray(8))).toEqual([0, 0, 0, 0]);
     expect(raw[0]).toBe(4); // the input is left alone
   });
@@ -42,6 +44,8 @@ describe("feature transform", () => {
 
   it("keeps the sign of negative features", () => {
     const t = fitFeatureTransform("sqrt-l2", Float32Array.of(-4, 0), 2);
-    expect(Array.from(applyFeatureTransform(t, Float32Array.of(-4, 0)))).toEqual([-Math.SQRT2, 0].map((v) => expect.closeTo(v, 5)));
+    expect(Array.from(applyFeatureTransform(t, Float32Array.of(-4, 0)))).toEqual(
+      [-Math.SQRT2, 0].map((v) => expect.closeTo(v, 5)),
+    );
   });
 });

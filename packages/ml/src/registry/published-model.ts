@@ -121,5 +121,12 @@ export async function loadPublishedModel(
       `model ${pointer.name}: weights do not fit the config: ${(err as Error).message}`,
     );
   }
-  return { pointer, model, vocab, transform, index, version: `${pointer.name}@${pointer.runId}/epoch-${pointer.epoch}` };
+  return {
+    pointer,
+    model,
+    vocab,
+    transform,
+    index,
+    version: `${pointer.name}@${pointer.runId}/epoch-${pointer.epoch}`,
+  };
 }

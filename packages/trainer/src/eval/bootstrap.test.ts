@@ -4,9 +4,15 @@ import { exactMatch, hasTripleRepeat, scoreWithIntervals } from "./bootstrap.ts"
 import { ciderD } from "./cider.ts";
 
 const refs = [
-  [["dog", "face"], ["a", "dog", "face"]],
+  [
+    ["dog", "face"],
+    ["a", "dog", "face"],
+  ],
   [["cat"], ["a", "cat"]],
-  [["keycap", "5"], ["keycap", "digit", "five"]],
+  [
+    ["keycap", "5"],
+    ["keycap", "digit", "five"],
+  ],
   [["red", "heart"]],
 ];
 

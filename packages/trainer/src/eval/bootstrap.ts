@@ -129,7 +129,17 @@ export function scoreWithIntervals(
   const repeats = hyps.filter(hasTripleRepeat).length;
   const zero = { value: 0, low: 0, high: 0 };
   if (n === 0)
-    return { bleu1: zero, bleu2: zero, bleu3: zero, bleu4: zero, cider: zero, exact: zero, empty, repeats, images: 0 };
+    return {
+      bleu1: zero,
+      bleu2: zero,
+      bleu3: zero,
+      bleu4: zero,
+      cider: zero,
+      exact: zero,
+      empty,
+      repeats,
+      images: 0,
+    };
   const cider = ciderD(references, hyps).scores;
   const exact = hyps.map((h, i) => (exactMatch(h, references[i]!) ? 1 : 0));
   const stats = hyps.map((h, i) => bleuStats(h, references[i]!));

@@ -3,7 +3,13 @@
  * normalised retrieval baseline, with bootstrap 95% intervals, through the same code the caption workers
  * run (caption-rows.ts: the model's feature transform, decoding, confidence).
  */
-import { DEFAULT_DECODE, putJson, type DecodeChoiceInput, type ObjectStore, type Split } from "@capflow/common";
+import {
+  DEFAULT_DECODE,
+  putJson,
+  type DecodeChoiceInput,
+  type ObjectStore,
+  type Split,
+} from "@capflow/common";
 import {
   applyFeatureTransform,
   captionRows,
@@ -46,8 +52,12 @@ export async function evaluateModel(store: ObjectStore, tf: Tf, opts: EvalOption
     const data = splits[opts.split];
     const n = data.ids.length;
     if (n === 0)
-      throw new Error(`dataset "${opts.dataset}" has no ${opts.split} images with features for ${pointer.encoderId}`);
-    const refs = data.captions.map((caps) => caps.map((c) => cleanCaption(c, { lettersOnly: opts.lettersOnly })));
+      throw new Error(
+        `dataset "${opts.dataset}" has no ${opts.split} images with features for ${pointer.encoderId}`,
+      );
+    const refs = data.captions.map((caps) =>
+      caps.map((c) => cleanCaption(c, { lettersOnly: opts.lettersOnly })),
+    );
     const ctx = {
       decoder: tfjsDecoder(loaded.model),
       vocab: loaded.vocab,

@@ -89,13 +89,15 @@ export interface TestReport {
   calibration: Calibration;
   /** Share of images flagged out of domain. */
   outOfDomain: { val: number; test: number };
-  samples: Array<{
-    key: string;
-    file: string;
-    references: string[];
-    confidence: number;
-    outOfDomain: boolean;
-  } & Record<System, string>>;
+  samples: Array<
+    {
+      key: string;
+      file: string;
+      references: string[];
+      confidence: number;
+      outOfDomain: boolean;
+    } & Record<System, string>
+  >;
 }
 
 export interface RunResult {
@@ -204,7 +206,11 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
         seed: spec.seed,
         epoch: epoch - 1,
         learningRateAt: (b, n) =>
-          learningRate(spec.learningRate, schedule, { at: epoch - 1 + b / n, epochs: spec.epochs, valLosses }),
+          learningRate(spec.learningRate, schedule, {
+            at: epoch - 1 + b / n,
+            epochs: spec.epochs,
+            valLosses,
+          }),
       });
       const seconds = (performance.now() - started) / 1000;
       const valLoss = valSet.imageOf.length > 0 ? evaluateLoss(model, valSet) : NaN;
@@ -238,7 +244,11 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
         weights: model.getWeights(),
         optimizer: await model.getOptimizerState(),
         vocab: vocab.toJSON(),
-        config: { spec, model: { ...model.config, pretrainedEmbeddings: undefined }, featureTransform: transform },
+        config: {
+          spec,
+          model: { ...model.config, pretrainedEmbeddings: undefined },
+          featureTransform: transform,
+        },
         history,
       });
       epochGauge.set(epoch);
@@ -367,9 +377,10 @@ async function testReport(
   return {
     images: n,
     decode: DEFAULT_DECODE,
-    scores: Object.fromEntries(
-      SYSTEMS.map((s) => [s, scoreWithIntervals(captions[s], refs)]),
-    ) as Record<System, ScoresWithIntervals>,
+    scores: Object.fromEntries(SYSTEMS.map((s) => [s, scoreWithIntervals(captions[s], refs)])) as Record<
+      System,
+      ScoresWithIntervals
+    >,
     calibration: ctx.index.calibration,
     outOfDomain: {
       val: share(valSims.map((nb) => ctx.index.outOfDomain(nb[0]!.similarity))),
