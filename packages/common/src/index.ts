@@ -28,6 +28,7 @@ export {
 } from "./encoder/index.ts";
 export type { Encoder, EncoderConfig, EncoderRuntime } from "./encoder/index.ts";
 export * from "./preprocess/decode-image.ts";
+export * from "./preprocess/augment-view.ts";
 export * from "./admin/index.ts";
 export * from "./serve-worker.ts";
 export { EncoderEnvShape, encoderModelFromEnv } from "./encoder/encoder-env.ts";
