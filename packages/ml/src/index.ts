@@ -25,4 +25,5 @@ export type {
 } from "./encoder/index.ts";
 export { rowCosines, summariseCosines } from "./encoder/cosine-stats.ts";
 export * from "./preprocess/decode-image.ts";
+export * from "./preprocess/augment-view.ts";
 export { EncoderEnvShape, encoderModelFromEnv } from "./encoder/encoder-env.ts";

@@ -1,5 +1,18 @@
 import path from "node:path";
-import { Option, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
+
+interface EmojiOptions {
+  size: "ci" | "demo" | "default" | "full";
+  lowRes: boolean;
+  testRender?: number;
+}
+
+function drawSize(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 8 || n > 299)
+    throw new InvalidArgumentError("a whole number of pixels from 8 to 299");
+  return n;
+}
 
 export function registerDataset(program: Command): void {
   const dataset = program.command("dataset").summary("build datasets that need no download");
@@ -13,7 +26,7 @@ export function registerDataset(program: Command): void {
         "Twemoji, OpenMoji, old Noto; validation = EmojiOne; test = Fluent. Ingest it with\n" +
         "`capflow ingest <out> --dataset emoji`.",
     )
-    .argument("[out]", "output folder", ".capflow/datasets/emoji")
+    .argument("[out]", "output folder (default .capflow/datasets/emoji, or emoji-test-render-<px>)")
     .addOption(
       new Option(
         "--size <size>",
@@ -23,12 +36,25 @@ export function registerDataset(program: Command): void {
         .default("default"),
     )
     .option("--low-res", "render every style at 64 px and upscale, so sharpness gives no style away", false)
-    .action(async (out: string, opts: { size: "ci" | "demo" | "default" | "full"; lowRes: boolean }) => {
+    .option(
+      "--test-render <px>",
+      "a check set instead: only the test style (Fluent), drawn at <px> pixels and enlarged, all in " +
+        "the test split; ingest it under its own name (the folder's: emoji-test-render-<px>) and " +
+        "score a model on it",
+      drawSize,
+    )
+    .action(async (outArg: string | undefined, opts: EmojiOptions) => {
       const { buildEmojiDataset } = await import("@capflow/ingest");
       const started = Date.now();
+      const out =
+        outArg ??
+        (opts.testRender !== undefined
+          ? `.capflow/datasets/emoji-test-render-${opts.testRender}`
+          : ".capflow/datasets/emoji");
       const result = await buildEmojiDataset(path.resolve(out), {
         size: opts.size,
         lowRes: opts.lowRes,
+        ...(opts.testRender !== undefined ? { testRender: opts.testRender } : {}),
         onProgress: (done, total) => {
           if (process.stderr.isTTY) process.stderr.write(`\rrendering ${done}/${total}`);
         },

@@ -113,7 +113,7 @@ describe("preprocessImage", () => {
     expectValid(await preprocessImage(cmyk));
   });
 
-  it("grey+alpha PNG gives 3 channels, transparent → white", async () => {
+  it("grey+alpha PNG gives 3 channels, transparent → ALPHA_BACKGROUND (grey 232)", async () => {
     const w = 64;
     const h = 64;
     const ga = Buffer.alloc(w * h * 2);
@@ -130,7 +130,7 @@ describe("preprocessImage", () => {
     const l = rgbAt(p, 20, 150);
     const r = rgbAt(p, 280, 150);
     expect(Math.max(...l.map((v) => Math.abs(v - 40)))).toBeLessThanOrEqual(2);
-    expect(r).toEqual([255, 255, 255]);
+    expect(r).toEqual([232, 232, 232]);
   });
 
   it("RGBA and plain grey PNG, WebP and GIF are accepted", async () => {

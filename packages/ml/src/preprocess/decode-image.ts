@@ -8,15 +8,19 @@
 //
 // Alpha: Keras `load_img` (PIL `convert('RGB')`) simply drops alpha, so what shows under
 // transparent pixels is whatever RGB the encoder left there (often black, sometimes garbage). We
-// flatten onto WHITE instead (default, configurable): transparent images are meant to be seen on a
-// page, our emoji training set is transparent PNG/SVG renders, and white makes the result
-// independent of the hidden colour values. Images without alpha are unaffected.
+// flatten onto ALPHA_BACKGROUND, light grey 232, instead (configurable). The emoji dataset is drawn
+// transparent (packages/ingest/src/datasets/emoji/render.ts) and gets its background here, like every
+// upload does: one place decides what shows under alpha, so training images and uploads agree. Grey,
+// not white: white emoji (ghost, cloud, white flag) vanish on white. Images without alpha are
+// unaffected; augmented training views (./augment-view.ts) put transparent images on other colours.
 //
 // Resize: stretch to 299×299 ignoring aspect ratio (fit 'fill'), as Keras
 // `load_img(target_size=(299, 299))` does; Keras defaults to nearest-neighbour, we use sharp's
 // linear kernel (bilinear-ish, with sharp's anti-aliased shrink on large downscales).
+import { createHash } from "node:crypto";
 import { IMAGE_FORMATS, sniffImageFormat } from "@capflow/common";
 import sharp, { type Metadata, type OutputInfo, type SharpOptions } from "sharp";
+import { applyView, DEFAULT_AUGMENT_RECIPE, planView, type AugmentRecipe, type Rgb } from "./augment-view.ts";
 
 export type ReasonCode = "empty" | "format" | "decode" | "too_large" | "timeout" | "invalid";
 export const REASON_CODES: readonly ReasonCode[] = [
@@ -32,14 +36,21 @@ export const IMAGE_SIZE = 299;
 export const PIXELS_LENGTH = IMAGE_SIZE * IMAGE_SIZE * 3;
 export const ALLOWED_FORMATS = IMAGE_FORMATS;
 export const DEFAULT_LIMIT_INPUT_PIXELS = 50_000_000;
+/** What shows under transparent pixels, for training images and uploads alike (see the top). */
+export const ALPHA_BACKGROUND: Readonly<Rgb> = { r: 232, g: 232, b: 232 };
 
 export interface PreprocessOptions {
   /** Largest accepted declared width×height (default 50 megapixels). */
   limitInputPixels?: number;
   /** Processing timeout in seconds (default 10). */
   timeoutSeconds?: number;
-  /** Colour transparent pixels are composited onto (default white). */
-  background?: { r: number; g: number; b: number };
+  /** Colour transparent pixels are composited onto (default ALPHA_BACKGROUND, grey 232). */
+  background?: Rgb;
+  /**
+   * An augmented training view (≥ 1) instead of the clean image (./augment-view.ts): same bytes,
+   * view and recipe → same pixels. Never used for validation, test or serving.
+   */
+  view?: { index: number; recipe?: AugmentRecipe };
 }
 
 export type PreprocessResult =
@@ -62,7 +73,16 @@ export async function preprocessImage(buf: Buffer, opts: PreprocessOptions = {})
   if (buf.length === 0) return fail("empty", "0-byte input");
   const limit = opts.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS;
   const timeoutSeconds = opts.timeoutSeconds ?? 10;
-  const background = opts.background ?? { r: 255, g: 255, b: 255 };
+  const cleanBackground = opts.background ?? ALPHA_BACKGROUND;
+  const plan = opts.view
+    ? planView(
+        createHash("sha256").update(buf).digest("hex"),
+        opts.view.index,
+        opts.view.recipe ?? DEFAULT_AUGMENT_RECIPE,
+        IMAGE_SIZE,
+      )
+    : undefined;
+  const background = plan?.background ?? cleanBackground;
   const inputOpts: SharpOptions = { failOn: "error", limitInputPixels: limit, pages: 1 };
   // Sniff the bytes before sharp sees them: `metadata()` runs whichever libvips loader claims the
   // input (libheif, librsvg, libtiff, ...), so without this a HEIF container reached libheif and came
@@ -100,6 +120,7 @@ export async function preprocessImage(buf: Buffer, opts: PreprocessOptions = {})
       .resize(IMAGE_SIZE, IMAGE_SIZE, { fit: "fill", kernel: "linear" })
       .raw({ depth: "uchar" })
       .toBuffer({ resolveWithObject: true }));
+    if (plan) data = await applyView(data, IMAGE_SIZE, plan, background);
   } catch (err) {
     return classify(err, "decode");
   }

@@ -3,10 +3,12 @@ import os from "node:os";
 import path from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ALPHA_BACKGROUND, preprocessImage } from "@capflow/ml";
 import { readDataset, type DatasetRecord, type ReadIssue } from "../index.ts";
 import { buildEmojiDataset, type BuildEmojiResult } from "./build-emoji-dataset.ts";
 import { emojiCaptions } from "./captions.ts";
-import { loadCaptionSources } from "./sources.ts";
+import { renderPng } from "./render.ts";
+import { loadCaptionSources, loadStyles } from "./sources.ts";
 
 describe("emoji captions", () => {
   const src = loadCaptionSources();
@@ -92,13 +94,16 @@ describe("buildEmojiDataset (ci)", () => {
     for (const d of dogs) expect(d.captions).toEqual(["dog face", "a dog face", "dog", "dog face: puppy"]);
   });
 
-  it("renders 299x299 RGB PNGs on a light-grey background", async () => {
-    const meta = await sharp(path.join(dir, "Images", "twemoji-1f47b.png")).metadata();
-    expect([meta.format, meta.width, meta.height, meta.channels]).toEqual(["png", 299, 299, 3]);
-    const { data } = await sharp(path.join(dir, "Images", "twemoji-1f47b.png"))
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    expect([data[0], data[1], data[2]]).toEqual([232, 232, 232]);
+  it("renders 299x299 transparent PNGs that decode onto the same background as uploads", async () => {
+    const file = path.join(dir, "Images", "twemoji-1f47b.png");
+    const meta = await sharp(file).metadata();
+    expect([meta.format, meta.width, meta.height, meta.channels]).toEqual(["png", 299, 299, 4]);
+    const { data } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
+    expect(data[3]).toBe(0); // the corner is transparent: no background is baked in
+    const p = await preprocessImage(await readFile(file));
+    if (!p.ok) throw new Error(p.message);
+    const corner = [0, 1, 2].map((c) => Math.round((p.pixels[c]! + 1) * 127.5));
+    expect(corner).toEqual([ALPHA_BACKGROUND.r, ALPHA_BACKGROUND.g, ALPHA_BACKGROUND.b]);
   });
 
   it("keeps the licences with the data", async () => {
@@ -138,6 +143,45 @@ describe("buildEmojiDataset (ci)", () => {
       }
     } finally {
       await rm(again, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("buildEmojiDataset --test-render 64 (ci)", () => {
+  it("draws only the test style at 64 px, enlarged to 299, every image in the test split", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "capflow-emoji-render-"));
+    try {
+      const result = await buildEmojiDataset(dir, { size: "ci", testRender: 64 });
+      expect(result.counts).toEqual({ train: 0, val: 0, test: 60, emoji: 60 });
+      const records: DatasetRecord[] = [];
+      for await (const r of readDataset("flickr8k-csv", dir, { onError: "fail", onIssue: () => undefined }))
+        records.push(r);
+      expect(records).toHaveLength(60);
+      expect(records.every((r) => r.split === "test" && r.image.startsWith("fluent-"))).toBe(true);
+      const dog = records.find((r) => r.image === "fluent-1f436.png")!;
+      expect(dog.captions).toEqual(["dog face", "a dog face", "dog", "dog face: puppy"]);
+
+      // Enlarged from 64 px: much less fine detail than the same art drawn at 299 px.
+      const src = loadCaptionSources();
+      const fluent = loadStyles(src.emoji).find((st) => st.id === "fluent")!;
+      const drawnFull = await renderPng((size) => fluent.svg("1f436", size)!);
+      const detail = async (png: Buffer) => {
+        const { data } = await sharp(png).flatten({ background: "#e8e8e8" }).greyscale().raw().toBuffer({
+          resolveWithObject: true,
+        });
+        let sum = 0;
+        for (let i = 1; i < data.length; i++) sum += (data[i]! - data[i - 1]!) ** 2;
+        return sum;
+      };
+      // Gradient energy: edges enlarged from 64 px are spread over ~5 pixels, so it falls.
+      const small = await detail(await readFile(path.join(dir, "Images", "fluent-1f436.png")));
+      expect(small).toBeLessThan((await detail(drawnFull)) * 0.5);
+      const info = JSON.parse(await readFile(path.join(dir, "emoji-dataset.json"), "utf8")) as {
+        testRender?: number;
+      };
+      expect(info.testRender).toBe(64);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -4,7 +4,7 @@ import path from "node:path";
 import { SPLIT_LIST_FILES } from "../shared.ts";
 import type { Split } from "../types.ts";
 import { emojiCaptions } from "./captions.ts";
-import { renderPng } from "./render.ts";
+import { IMAGE_SIZE, LOW_RES_SIZE, renderPng } from "./render.ts";
 import {
   hexKey,
   loadCaptionSources,
@@ -27,6 +27,12 @@ export interface BuildEmojiOptions {
   size: "ci" | "demo" | "default" | "full";
   /** Draw every style at 64 px and upscale, so that no style is recognisable by its sharpness. */
   lowRes?: boolean;
+  /**
+   * A check set instead of the dataset: only the test style (Fluent), drawn at this many pixels and
+   * enlarged to 299, every image in the test split. It measures recognition of a small, blurry
+   * rendering of an unseen style (`capflow dataset emoji --test-render 64`).
+   */
+  testRender?: number;
   onProgress?: (done: number, total: number) => void;
   /** Parallel renders; default min(2, cores). Output does not depend on it. */
   concurrency?: number;
@@ -67,8 +73,9 @@ export async function buildEmojiDataset(outDir: string, opts: BuildEmojiOptions)
   if (opts.size === "demo") captioned = ciSubset(captioned, styles, DEMO_EMOJI);
 
   const plan: Planned[] = [];
+  const drawn = opts.testRender !== undefined ? styles.filter((s) => STYLE_SPLIT[s.id] === "test") : styles;
   for (const { e, key, captions } of captioned) {
-    for (const style of styles) {
+    for (const style of drawn) {
       if (!style.has(key)) continue;
       plan.push({
         image: `${style.id}-${imageCode(e)}.png`,
@@ -91,7 +98,7 @@ export async function buildEmojiDataset(outDir: string, opts: BuildEmojiOptions)
     const names = plan.filter((p) => p.split === split).map((p) => p.image);
     await writeFile(path.join(outDir, SPLIT_LIST_FILES[split]), names.length ? names.join("\n") + "\n" : "");
   }
-  await writeFile(path.join(outDir, "LICENSES.md"), licenses(styles));
+  await writeFile(path.join(outDir, "LICENSES.md"), licenses(drawn));
   const counts = {
     train: plan.filter((p) => p.split === "train").length,
     val: plan.filter((p) => p.split === "val").length,
@@ -104,9 +111,10 @@ export async function buildEmojiDataset(outDir: string, opts: BuildEmojiOptions)
       {
         size: opts.size,
         lowRes: Boolean(opts.lowRes),
+        ...(opts.testRender !== undefined ? { testRender: opts.testRender } : {}),
         counts,
         styles: Object.fromEntries(
-          styles.map((s) => [s.id, { split: STYLE_SPLIT[s.id], package: `${s.pkg}@${s.version}` }]),
+          drawn.map((s) => [s.id, { split: STYLE_SPLIT[s.id], package: `${s.pkg}@${s.version}` }]),
         ),
       },
       null,
@@ -114,6 +122,11 @@ export async function buildEmojiDataset(outDir: string, opts: BuildEmojiOptions)
     ) + "\n",
   );
   return { counts, dir: outDir };
+}
+
+function drawSize(opts: BuildEmojiOptions): number {
+  if (opts.testRender !== undefined) return opts.testRender;
+  return opts.lowRes ? LOW_RES_SIZE : IMAGE_SIZE;
 }
 
 /** Lowercase code points as emojibase writes them (`1f436`, `1f1eb-1f1f7`). */
@@ -147,7 +160,7 @@ async function renderAll(plan: Planned[], imagesDir: string, opts: BuildEmojiOpt
         const svg = p.style.svg(p.key, size);
         if (!svg) throw new Error(`${p.style.id}: no SVG for ${p.key}`);
         return svg;
-      }, Boolean(opts.lowRes));
+      }, drawSize(opts));
       await writeFile(path.join(imagesDir, p.image), png);
       opts.onProgress?.(++done, plan.length);
     }
@@ -181,7 +194,7 @@ function licenses(styles: Style[]): string {
   return [
     "# Licences and attribution",
     "",
-    "The images in `Images/` are rasterisations (299×299 PNG on a light-grey background) of the emoji",
+    "The images in `Images/` are rasterisations (299×299 PNG, transparent background) of the emoji",
     "artwork in the npm packages below; the file name prefix names the style. Each style stays under its",
     "own licence; CC BY and CC BY-SA require this attribution to be kept with the images.",
     "",
