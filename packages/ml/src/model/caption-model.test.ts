@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadTf, type Tf } from "../compute/backend.ts";
 import { prefixBatch, prefixSamples, teacherBatch } from "./batches.ts";
 import { createCaptionModel } from "./caption-model.ts";
+import { bannedTokens } from "./decode-search.ts";
 import { small, tinySet } from "./test-fixtures.ts";
 import { decodeWeights, encodeWeights } from "./weights-io.ts";
 
@@ -34,7 +35,13 @@ describe("caption model", () => {
     let total = 0;
     for (let t = 1; t < seq.length; t++) {
       const logp = model.nextWordLogProbs(feats, [seq.slice(0, t)]);
-      const best = logp.indexOf(Math.max(...logp));
+      // Greedy takes the best token the decoding rules allow (no <end> first, no triple repeat).
+      const banned = bannedTokens(
+        { vocabSize: logp.length, startId: 1, endId: 2, maxLength: 6 },
+        seq.slice(1, t),
+      );
+      const allowed = logp.map((v, k) => (banned.includes(k) ? -Infinity : v));
+      const best = allowed.indexOf(Math.max(...allowed));
       expect(best).toBe(seq[t]);
       total += logp[seq[t]!]!;
     }
