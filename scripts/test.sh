@@ -15,8 +15,10 @@ pnpm vitest run --project unit --project integration "$@"
 # The chaos tests whose reduced sizes (test/support/fault/chaos-config.ts) are proven, once each, so the
 # suite cannot rot outside CI; the full sizes stay in `pnpm test:chaos`. Not yet here, each for a reason
 # in docs/reliability.md ("The CI-size chaos run"): checkpoint-crash (its S3 half), resume and the memory
-# soak, and the Sentinel failover (minutes). Skipped when the caller picked test files.
+# soak, the Sentinel failover (minutes), and conservation (on idle cores its 60 images are all encoded
+# before the first fault lands, so it cannot show faults that hit live work). Skipped when the caller
+# picked test files.
 if [ "$#" -eq 0 ]; then
   CAPFLOW_CHAOS_SCALE=ci pnpm vitest run --project chaos \
-    test/chaos/store-faults test/chaos/fuzz test/chaos/redis-outage test/chaos/conservation test/chaos/poison-pill
+    test/chaos/store-faults test/chaos/fuzz test/chaos/redis-outage test/chaos/poison-pill
 fi

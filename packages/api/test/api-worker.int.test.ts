@@ -109,7 +109,7 @@ describe("HTTP API with the caption worker", () => {
     const body = first.json();
     expect(body).toMatchObject({
       status: "done",
-      method: "greedy",
+      method: "beam", // the default decoding (docs/quality.md)
       modelVersion: expect.stringContaining(`default@${runId}/epoch-`),
     });
     expect(typeof body.caption).toBe("string");
@@ -252,10 +252,12 @@ describe("HTTP API with the caption worker", () => {
       spy.mockRestore();
       process.env = saved;
     }
-    const lines = written.join("").trim().split("\n").sort();
-    expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(new RegExp(`^${files[0]}: \\S`));
-    expect(lines[1]).toMatch(new RegExp(`^${files[1]}: \\S`));
+    // A table: a header, then one row per file in the order given.
+    const lines = written.join("").trim().split("\n");
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^file\s+caption$/);
+    expect(lines[1]).toMatch(new RegExp(`^${files[0]}\\s+\\S`));
+    expect(lines[2]).toMatch(new RegExp(`^${files[1]}\\s+\\S`));
   });
 
   async function waitForBatch(id: string) {
