@@ -60,9 +60,11 @@ describe("capflow demo --size ci", () => {
     ]) {
       expect(out).toContain(stage);
     }
-    expect(out).toMatch(/retrieval baseline\s+\d\.\d{3}/);
+    // Scores with their 95% intervals beside the normalised retrieval baseline.
+    expect(out).toMatch(/retrieval baseline \(normalised\)\s+\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]/);
+    // The API answers with the default decoding (beam), a non-empty caption and its confidence.
     expect(out).toMatch(
-      /via the API, fluent-[0-9a-f-]+\.png: ".*" \(default@emoji-ci-e2\/epoch-\d+, \d+ ms\)/,
+      /via the API \(beam\), fluent-[0-9a-f-]+\.png: "[^"]+" \((same as above|the run's report said "[^"]*"); confidence (\d\.\d\d|n\/a)(, out of domain)?; default@emoji-ci-e2\/epoch-\d+, \d+ ms\)/,
     );
 
     const store = new LocalStore(path.join(home, "store"));
