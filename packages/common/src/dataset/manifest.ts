@@ -23,6 +23,8 @@ export interface DatasetInfo {
   splits: Record<Split, number>;
   shards: string[];
   shardSize: number;
+  /** Augmented views per training image the shards carry (ingest `--augment-views`), when any. */
+  augment?: { views: number; recipe: string };
 }
 
 export async function* readManifest(store: ObjectStore, dataset: string): AsyncIterable<ManifestRow> {

@@ -45,6 +45,8 @@ export const TrainingJob = z.object({
   wordVectorsKey: StoreKey.optional(),
   publishAs: Id.optional(),
   beamWidth: z.number().int().min(1).max(20).default(3),
+  /** Train on the training images' augmented views too, when the shards have them (default true). */
+  augmentedViews: z.boolean().optional(),
 });
 
 /** One image, online: someone waits for the answer (queue `captions`). */

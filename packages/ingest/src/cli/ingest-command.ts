@@ -8,6 +8,7 @@ export interface IngestCommandOptions {
   dataset?: string;
   shardSize: number;
   onError: "skip" | "fail";
+  augmentViews?: number;
 }
 
 /** `capflow ingest <dir>`: prints issues as they come and a summary at the end. */
@@ -25,6 +26,7 @@ export async function ingestCommand(dir: string, opts: IngestCommandOptions): Pr
       dir,
       shardSize: opts.shardSize,
       onError: opts.onError,
+      augmentViews: opts.augmentViews ?? 0,
       onIssue: (issue) => rt.log.warn({ ...issue }, "dataset issue"),
       onProgress: ({ images, total }) => bar.update(images, total),
     });

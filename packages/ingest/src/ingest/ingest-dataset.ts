@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { once } from "node:events";
 import {
+  DEFAULT_AUGMENT_RECIPE,
   getJson,
   type DatasetInfo,
   type ManifestRow,
@@ -23,7 +24,18 @@ import {
 } from "../datasets/index.ts";
 
 export type { DatasetInfo, ManifestRow };
-import { extensionOf, featuresJobId, sha256, ShardBuilder, shardIdFor, splitFor } from "./sharding.ts";
+import {
+  extensionOf,
+  featuresJobId,
+  sha256,
+  ShardBuilder,
+  shardIdFor,
+  splitFor,
+  viewsFor,
+} from "./sharding.ts";
+
+/** Each view costs a full encode of its image: 8 views make a training image 9× the work. */
+export const MAX_AUGMENT_VIEWS = 8;
 
 export interface IngestOptions {
   dataset: string;
@@ -35,6 +47,12 @@ export interface IngestOptions {
   concurrency?: number;
   onIssue?: (issue: ReadIssue) => void;
   onProgress?: (p: { images: number; total?: number }) => void;
+  /**
+   * Augmented views of each training image that the feature workers extract besides its clean vector
+   * (default 0): extra training rows for the trainer, never used for validation, test or serving.
+   * Recorded in the shard lists (and so in the shard ids), so every worker extracts the same thing.
+   */
+  augmentViews?: number;
 }
 
 export interface IngestSummary {
@@ -69,6 +87,9 @@ export async function ingestDataset(
     (e) => e.id,
     () => undefined,
   );
+  const augmentViews = opts.augmentViews ?? 0;
+  if (!Number.isInteger(augmentViews) || augmentViews < 0 || augmentViews > MAX_AUGMENT_VIEWS)
+    throw new RangeError(`augment views must be an integer in 0..${MAX_AUGMENT_VIEWS}, got ${augmentViews}`);
   const summary: IngestSummary = {
     dataset: opts.dataset,
     images: 0,
@@ -89,6 +110,7 @@ export async function ingestDataset(
     splits: { train: 0, val: 0, test: 0 },
     shards: [],
     shardSize: opts.shardSize,
+    ...(augmentViews > 0 ? { augment: { views: augmentViews, recipe: DEFAULT_AUGMENT_RECIPE } } : {}),
   };
 
   // The manifest streams to a local temp file and is stored once, whole, at the end.
@@ -100,17 +122,32 @@ export async function ingestDataset(
   const seen = new Map<string, number>();
   const shards = new ShardBuilder(opts.shardSize);
   const keysById = new Map<string, string>();
+  const viewsById = new Map<string, number>();
 
   const flushShard = async (ids: string[]) => {
-    const shardId = shardIdFor(opts.dataset, ids);
+    const views = ids.map((id) => viewsById.get(id) ?? 0);
+    const augmented = views.some((v) => v > 0);
+    const shardId = shardIdFor(
+      opts.dataset,
+      ids,
+      augmented ? { recipe: DEFAULT_AUGMENT_RECIPE, views } : undefined,
+    );
     info.shards.push(shardId);
     summary.shards++;
     const list: ShardList = {
       dataset: opts.dataset,
       shardId,
-      images: ids.map((id) => ({ id, key: keysById.get(id)! })),
+      images: ids.map((id, i) => ({
+        id,
+        key: keysById.get(id)!,
+        ...(views[i]! > 0 ? { views: views[i] } : {}),
+      })),
+      ...(augmented ? { recipe: DEFAULT_AUGMENT_RECIPE } : {}),
     };
-    for (const id of ids) keysById.delete(id);
+    for (const id of ids) {
+      keysById.delete(id);
+      viewsById.delete(id);
+    }
     const shardKey = keys.shardList(opts.dataset, shardId);
     await putJson(store, shardKey, list);
     if (encoderId && (await store.head(keys.featureIndex(encoderId, opts.dataset, shardId)))) {
@@ -171,6 +208,7 @@ export async function ingestDataset(
         info.images++;
         info.splits[split]++;
         keysById.set(id, key);
+        if (viewsFor(split, augmentViews) > 0) viewsById.set(id, viewsFor(split, augmentViews));
         const full = shards.add(id);
         if (full) await flushShard(full);
       }

@@ -21,7 +21,7 @@ import {
 } from "../checkpoint/checkpoint-store.ts";
 import { maxCaptionLength, toCaptionSet } from "../data/caption-set.ts";
 import { loadGloveEmbeddings } from "../data/glove.ts";
-import { cleanedCaptions, loadSplits } from "../data/load-splits.ts";
+import { cleanedCaptions, loadSplits, trainingRows } from "../data/load-splits.ts";
 import { buildRetrievalIndex } from "../eval/index.ts";
 import { evaluateLoss, trainEpoch } from "../train/index.ts";
 import { captionFeatures, scoreCaptions, type CaptionScores } from "./evaluate.ts";
@@ -95,7 +95,9 @@ export interface RunDeps {
  */
 export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunResult> {
   const { store, tf, log } = deps;
-  const splits = await loadSplits(store, spec.dataset, spec.encoderId);
+  const splits = await loadSplits(store, spec.dataset, spec.encoderId, {
+    views: spec.augmentedViews ?? true,
+  });
   if (splits.train.ids.length === 0)
     throw new Error(`dataset "${spec.dataset}" has no training images with features`);
   const trainCleaned = cleanedCaptions(splits.train);
@@ -135,13 +137,15 @@ export async function trainRun(deps: RunDeps, spec: TrainingSpec): Promise<RunRe
       log.info({ runId: spec.runId, epoch: latest.epoch }, "resuming from checkpoint");
     }
     const resumedFrom = latest?.epoch ?? 0;
-    const trainSet = toCaptionSet(splits.train.features, splits.train.dim, trainCleaned, vocab, maxLength);
+    const trainRows = trainingRows(splits.train, trainCleaned);
+    const trainSet = toCaptionSet(trainRows.features, splits.train.dim, trainRows.cleaned, vocab, maxLength);
     const valSet = toCaptionSet(splits.val.features, splits.val.dim, valCleaned, vocab, maxLength);
     const method = spec.method === "prefix" ? "prefix" : "teacher";
     log.info(
       {
         runId: spec.runId,
         train: splits.train.ids.length,
+        trainViews: trainRows.views,
         val: splits.val.ids.length,
         test: splits.test.ids.length,
         vocab: vocab.size,
