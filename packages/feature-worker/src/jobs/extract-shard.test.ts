@@ -174,6 +174,8 @@ describe("extractShard with augmented views", () => {
     expect(progress.at(-1)).toBe(1);
 
     const again = await extractShard(store, fakeEncoder, shard, { batchSize: 3, maxPixels: 50_000_000 });
-    expect(Buffer.from(again.views!.vectors.buffer).equals(Buffer.from(out.views!.vectors.buffer))).toBe(true);
+    expect(Buffer.from(again.views!.vectors.buffer).equals(Buffer.from(out.views!.vectors.buffer))).toBe(
+      true,
+    );
   });
 });
