@@ -70,6 +70,8 @@ export const TrainingJob = z.object({
   select: z.enum(["smoothed-cider", "val-loss", "cider"]).default("smoothed-cider"),
   /** The tutorial's isalpha rule: drop tokens with digits. */
   lettersOnly: z.boolean().default(false),
+  /** Train on the training images' augmented views too, when the shards have them (default true). */
+  augmentedViews: z.boolean().optional(),
 });
 
 /** One image, online: someone waits for the answer (queue `captions`). */

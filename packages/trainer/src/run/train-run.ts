@@ -36,7 +36,7 @@ import {
 } from "../checkpoint/checkpoint-store.ts";
 import { maxCaptionLength, toCaptionSet } from "../data/caption-set.ts";
 import { loadGloveEmbeddings } from "../data/glove.ts";
-import { cleanedCaptions, loadSplits } from "../data/load-splits.ts";
+import { cleanedCaptions, loadSplits, trainingRows } from "../data/load-splits.ts";
 import { exactMatch, scoreWithIntervals, type ScoresWithIntervals } from "../eval/bootstrap.ts";
 import { evaluateLoss, trainEpoch } from "../train/index.ts";
 import { DEFAULT_SCHEDULE, learningRate, LrSchedule } from "../train/lr-schedule.ts";
@@ -127,7 +127,9 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
   const { store, tf, log } = deps;
   const spec = TrainingJob.parse(specInput);
   const schedule = LrSchedule.parse(spec.schedule ?? DEFAULT_SCHEDULE);
-  const splits = await loadSplits(store, spec.dataset, spec.encoderId);
+  const splits = await loadSplits(store, spec.dataset, spec.encoderId, {
+    views: spec.augmentedViews ?? true,
+  });
   if (splits.train.ids.length === 0)
     throw new Error(`dataset "${spec.dataset}" has no training images with features`);
   const clean = { lettersOnly: spec.lettersOnly };
@@ -162,8 +164,11 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
   const transform: FeatureTransform = latest
     ? featureTransformFromJSON(latest.config.featureTransform)
     : fitFeatureTransform(spec.featureTransform, splits.train.features, splits.train.dim);
+  // Augmented views are extra training rows with their source image's captions; the transform above
+  // was fitted on the clean images alone, like validation and test are.
+  const trainRows = trainingRows(splits.train, trainCleaned);
   const X = {
-    train: applyFeatureTransform(transform, splits.train.features),
+    train: applyFeatureTransform(transform, trainRows.features),
     val: applyFeatureTransform(transform, splits.val.features),
   };
   const model = createCaptionModel(tf, modelConfig);
@@ -176,7 +181,7 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
       log.info({ runId: spec.runId, epoch: latest.epoch }, "resuming from checkpoint");
     }
     const resumedFrom = latest?.epoch ?? 0;
-    const trainSet = toCaptionSet(X.train, splits.train.dim, trainCleaned, vocab, maxLength);
+    const trainSet = toCaptionSet(X.train, splits.train.dim, trainRows.cleaned, vocab, maxLength);
     const valSet = toCaptionSet(X.val, splits.val.dim, valCleaned, vocab, maxLength);
     const decoder = tfjsDecoder(model);
     const method = spec.method === "prefix" ? "prefix" : "teacher";
@@ -184,6 +189,7 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
       {
         runId: spec.runId,
         train: splits.train.ids.length,
+        trainViews: trainRows.views,
         val: splits.val.ids.length,
         test: splits.test.ids.length,
         vocab: vocab.size,
@@ -274,8 +280,9 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
       model.setWeights(ckpt.weights);
     }
     // The training features' index ships with the model: re-ranking and confidence in the workers.
+    // It holds the clean images only (their rows come first), as the retrieval baseline does.
     const index = new CaptionIndex(
-      X.train,
+      X.train.subarray(0, splits.train.ids.length * splits.train.dim),
       splits.train.dim,
       trainCleaned.map((caps) => caps.map((c) => c.join(" ")).filter(Boolean)),
     );
