@@ -48,7 +48,7 @@ export async function evaluateModel(store: ObjectStore, tf: Tf, opts: EvalOption
   const pointer = await readModelPointer(store, opts.model);
   const loaded = await loadPublishedModel(store, tf, pointer);
   try {
-    const splits = await loadSplits(store, opts.dataset, pointer.encoderId);
+    const splits = await loadSplits(store, opts.dataset, pointer.encoderId, { views: false });
     const data = splits[opts.split];
     const n = data.ids.length;
     if (n === 0)
