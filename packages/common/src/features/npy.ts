@@ -14,17 +14,28 @@ export function encodeNpy(
   dtype: NpyDtype = "float32",
 ): Buffer {
   if (data.length !== rows * cols) throw new Error(`npy: ${data.length} values for a ${rows}x${cols} matrix`);
+  return Buffer.concat([npyHeader(rows, cols, dtype), npyBody(data, dtype)]);
+}
+
+/**
+ * The header alone: with the row count known up front, a matrix of any size is written as this
+ * followed by {@link npyBody} chunks, never held whole (`capflow export`).
+ */
+export function npyHeader(rows: number, cols: number, dtype: NpyDtype = "float32"): Buffer {
   let header = `{'descr': '${DESCR[dtype]}', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
   const unpadded = MAGIC.length + 2 + header.length + 1;
   header += " ".repeat((64 - (unpadded % 64)) % 64) + "\n";
   const head = Buffer.alloc(MAGIC.length + 2);
   MAGIC.copy(head);
   head.writeUInt16LE(header.length, MAGIC.length);
-  const body =
-    dtype === "float32"
-      ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-      : Buffer.from(toFloat16(data).buffer);
-  return Buffer.concat([head, Buffer.from(header, "latin1"), body]);
+  return Buffer.concat([head, Buffer.from(header, "latin1")]);
+}
+
+/** Rows of a matrix as `.npy` data bytes (little-endian, C order); float32 is a view, not a copy. */
+export function npyBody(data: Float32Array, dtype: NpyDtype = "float32"): Buffer {
+  return dtype === "float32"
+    ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    : Buffer.from(toFloat16(data).buffer);
 }
 
 export function decodeNpy(buf: Buffer): { data: Float32Array; rows: number; cols: number; dtype: NpyDtype } {
