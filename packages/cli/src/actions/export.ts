@@ -8,14 +8,22 @@ import {
   parseEnv,
   type ExportManifest,
 } from "@capflow/common";
-import type { ExportCliOptions } from "../commands/export.ts";
 import { progress } from "./progress.ts";
+
+export interface ExportCommandOptions {
+  to: string;
+  split?: "train" | "val" | "test";
+  encoder?: string;
+  dtype: "float32" | "float16";
+  rowsPerFile: number;
+  json: boolean;
+}
 
 /**
  * `capflow export <dataset> --to <dir|s3://…>`: needs only the store (no Redis, no model runtime).
  * Progress on stderr; the summary (or export.json with --json) on stdout.
  */
-export async function exportCommand(dataset: string, opts: ExportCliOptions): Promise<ExportManifest> {
+export async function exportCommand(dataset: string, opts: ExportCommandOptions): Promise<ExportManifest> {
   const env = parseEnv(CommonEnv, process.env, "export");
   const source = createStore(env);
   const target = exportTarget(opts.to, env);

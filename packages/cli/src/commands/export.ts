@@ -1,7 +1,7 @@
 import { Option, type Command } from "commander";
 import { positiveInt } from "./up.ts";
 
-export interface ExportCliOptions {
+interface ExportCliOptions {
   to: string;
   split?: "train" | "val" | "test";
   encoder?: string;
