@@ -8,6 +8,12 @@ source "$root/scripts/bootstrap.sh"
 for tool in prometheus chromium; do
   if ! command -v "$tool" >/dev/null 2>&1; then echo "capflow: installing $tool" >&2; apt_install "$tool"; fi
 done
+# numpy reads the .npy files of `capflow export` in test/cli/export.int.test.ts: a reader that shares
+# no code with capflow's own.
+if ! python3 -c "import numpy" >/dev/null 2>&1; then
+  echo "capflow: installing python3-numpy" >&2
+  apt_install python3-numpy
+fi
 cd "$root"
 pnpm typecheck
 pnpm lint
