@@ -223,14 +223,15 @@ describe("deploy/ (static checks)", () => {
         expect(c.resources?.limits?.["nvidia.com/gpu"]).toBe(1);
       }
     }
+    const workloads = [...deployments, ...(byKind("StatefulSet") as unknown as typeof deployments)];
     for (const svc of byKind("Service") as unknown as Array<{
       metadata: { name: string };
       spec: { selector: Record<string, string> };
     }>) {
-      const match = deployments.some((d) =>
+      const match = workloads.some((d) =>
         Object.entries(svc.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v),
       );
-      expect(match, `${svc.metadata.name} selects a Deployment`).toBe(true);
+      expect(match, `${svc.metadata.name} selects a Deployment or StatefulSet`).toBe(true);
     }
 
     const scaled = byKind("ScaledObject") as unknown as Array<{
@@ -321,6 +322,110 @@ describe("deploy/ (static checks)", () => {
     const listed = new Set(kustomization.resources);
     for (const f of files.map((f) => path.basename(f)))
       if (!["kustomization.yaml", "secret.example.yaml"].includes(f)) expect(listed.has(f), f).toBe(true);
+  });
+
+  it("runs Redis as a non-root StatefulSet with noeviction, AOF and a volume, scraped with its exporter", () => {
+    type Pod = {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+        containers: Array<{
+          name: string;
+          args?: string[];
+          ports?: Array<{ name: string; containerPort: number }>;
+          securityContext?: { readOnlyRootFilesystem?: boolean };
+          volumeMounts?: Array<{ name: string; mountPath: string }>;
+        }>;
+        volumes?: Array<{ name: string; configMap?: { name: string } }>;
+      };
+    };
+    const objects = walk(path.join(DEPLOY, "k8s"))
+      .filter((f) => /\.ya?ml$/.test(f))
+      .flatMap(docsOf)
+      .filter(Boolean) as Array<{ kind: string; metadata: { name: string }; [k: string]: unknown }>;
+    const one = <T>(kind: string, name: string) =>
+      objects.find((o) => o.kind === kind && o.metadata.name === name) as unknown as T;
+    const sts = one<{
+      spec: {
+        serviceName: string;
+        template: Pod;
+        volumeClaimTemplates: Array<{ metadata: { name: string } }>;
+      };
+    }>("StatefulSet", "redis");
+    expect(sts).toBeDefined();
+    const pod = sts.spec.template;
+    expect(pod.spec.securityContext?.runAsNonRoot).toBe(true);
+    expect(pod.spec.securityContext?.runAsUser).toBeGreaterThan(0);
+    const redis = pod.spec.containers.find((c) => c.name === "redis")!;
+    expect(redis.securityContext?.readOnlyRootFilesystem).toBe(true);
+    // Data on the claim, configuration from the ConfigMap the args name.
+    const claims = sts.spec.volumeClaimTemplates.map((c) => c.metadata.name);
+    const dataMount = redis.volumeMounts!.find((m) => claims.includes(m.name))!;
+    expect(dataMount.mountPath).toBe("/data");
+    const confMount = redis.volumeMounts!.find((m) => redis.args![0]!.startsWith(`${m.mountPath}/`))!;
+    const cm = pod.spec.volumes!.find((v) => v.name === confMount.name)!.configMap!.name;
+    const conf = one<{ data: Record<string, string> }>("ConfigMap", cm).data[path.basename(redis.args![0]!)]!;
+    const directives = Object.fromEntries(
+      conf
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith("#"))
+        .map((l) => [l.split(/\s+/)[0], l.split(/\s+/).slice(1).join(" ")]),
+    );
+    expect(directives).toMatchObject({ "maxmemory-policy": "noeviction", appendonly: "yes", dir: "/data" });
+    expect(one("Service", sts.spec.serviceName)).toBeDefined();
+    // capflow's CAPFLOW_REDIS_URL names the Service that selects this pod.
+    const url = new URL(
+      one<{ data: Record<string, string> }>("ConfigMap", "capflow-config").data.CAPFLOW_REDIS_URL!,
+    );
+    const svc = one<{ spec: { ports: Array<{ name: string; port: number }> } }>(
+      "Service",
+      url.hostname.split(".")[0]!,
+    );
+    expect(svc.spec.ports.some((p) => p.port === Number(url.port))).toBe(true);
+
+    // redis_exporter beside it, and a ServiceMonitor on the exporter's port.
+    const exporter = pod.spec.containers.find((c) => c.name === "redis-exporter")!;
+    const metricsPort = exporter.ports!.find((p) => p.containerPort === 9121)!;
+    const sm = one<{
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string }> };
+    }>("ServiceMonitor", "redis");
+    expect(Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => pod.metadata.labels[k] === v)).toBe(
+      true,
+    );
+    expect(svc.spec.ports.map((p) => p.name)).toContain(sm.spec.endpoints[0]!.port);
+    expect(metricsPort.name).toBe(sm.spec.endpoints[0]!.port);
+
+    // The PodMonitor scrapes every capflow pod on a port it declares, as job capflow-<component>.
+    const pm = one<{
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        podMetricsEndpoints: Array<{
+          port: string;
+          relabelings?: Array<{ targetLabel: string; replacement: string }>;
+        }>;
+      };
+    }>("PodMonitor", "capflow");
+    const ports = new Set(pm.spec.podMetricsEndpoints.map((e) => e.port));
+    for (const d of objects.filter((o) => o.kind === "Deployment") as unknown as Array<{
+      metadata: { name: string };
+      spec: { template: Pod };
+    }>) {
+      const t = d.spec.template;
+      expect(
+        Object.entries(pm.spec.selector.matchLabels).every(([k, v]) => t.metadata.labels[k] === v),
+        d.metadata.name,
+      ).toBe(true);
+      const declared = t.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.name));
+      expect(
+        declared.some((p) => ports.has(p)),
+        `${d.metadata.name} exposes a scraped port`,
+      ).toBe(true);
+    }
+    for (const e of pm.spec.podMetricsEndpoints)
+      expect(e.relabelings).toContainEqual(
+        expect.objectContaining({ targetLabel: "job", replacement: "capflow-$1" }),
+      );
   });
 
   it("has Grafana dashboards whose panels each have a datasource and a query", () => {

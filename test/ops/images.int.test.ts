@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import dockerignore from "@balena/dockerignore";
+import dockerignoreModule from "@balena/dockerignore";
 import { Copy, DockerfileParser, type Instruction } from "dockerfile-ast";
 import { validate } from "dockerfile-utils";
 
@@ -14,6 +14,8 @@ import { validate } from "dockerfile-utils";
  * but everything the Dockerfiles COPY.
  */
 
+// A CommonJS module whose types declare an ES default export; it sets `.default` to itself for this.
+const dockerignore = dockerignoreModule.default;
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const DOCKERFILES = ["deploy/docker/Dockerfile", "deploy/docker/Dockerfile.gpu"];
 
