@@ -60,7 +60,17 @@ type Compose = {
       profiles?: string[];
       volumes?: string[];
       deploy?: {
-        resources?: { reservations?: { devices?: Array<{ driver: string; capabilities: string[] }> } };
+        replicas?: number | string;
+        resources?: {
+          reservations?: {
+            devices?: Array<{
+              driver: string;
+              capabilities: string[];
+              count?: number;
+              device_ids?: string[];
+            }>;
+          };
+        };
       };
     }
   >;
@@ -87,7 +97,8 @@ describe("deploy/ (static checks)", () => {
       "grafana",
       "api",
       "feature-worker",
-      "feature-worker-gpu",
+      "feature-worker-gpu0",
+      "feature-worker-gpu1",
       "trainer",
       "caption-worker",
     ]) {
@@ -96,12 +107,26 @@ describe("deploy/ (static checks)", () => {
     const redisCmd = [s.redis!.command].flat().join(" ");
     expect(redisCmd).toContain("--maxmemory-policy noeviction");
     expect(redisCmd).toContain("--appendonly yes");
-    expect(s["feature-worker-gpu"]!.profiles).toContain("gpu");
-    expect(s["feature-worker-gpu"]!.deploy?.resources?.reservations?.devices?.[0]).toMatchObject({
-      driver: "nvidia",
-      capabilities: ["gpu"],
-    });
-    expect(s["feature-worker-gpu"]!.environment!.CAPFLOW_FEATURE_EXECUTION_PROVIDERS).toBe("cuda,cpu");
+    // One service per GPU, each pinned to its own device: a scaled service (`count: 1`) put every
+    // replica on GPU 0.
+    const gpuServices = Object.entries(s).filter(([, svc]) =>
+      svc.deploy?.resources?.reservations?.devices?.some((d) => d.driver === "nvidia"),
+    );
+    expect(gpuServices.map(([name]) => name).sort()).toEqual(["feature-worker-gpu0", "feature-worker-gpu1"]);
+    const pinned: string[] = [];
+    for (const [name, svc] of gpuServices) {
+      expect(svc.profiles?.length, `${name}: behind a profile`).toBeGreaterThan(0);
+      expect(svc.deploy?.replicas, `${name}: one process per GPU`).toBeUndefined();
+      const devices = svc.deploy!.resources!.reservations!.devices!;
+      expect(devices).toHaveLength(1);
+      expect(devices[0]).toMatchObject({ driver: "nvidia", capabilities: ["gpu"] });
+      expect(devices[0]!.count, `${name}: device_ids, not count`).toBeUndefined();
+      expect(devices[0]!.device_ids, name).toHaveLength(1);
+      pinned.push(devices[0]!.device_ids![0]!);
+      expect(svc.environment!.CAPFLOW_FEATURE_EXECUTION_PROVIDERS).toBe("cuda,cpu");
+      expect(svc.environment!.CAPFLOW_FEATURE_REQUIRE_PROVIDER).toBe("cuda");
+    }
+    expect(new Set(pinned).size, "each GPU service on its own device").toBe(pinned.length);
 
     const known = await knownVariables();
     const unknown: string[] = [];
