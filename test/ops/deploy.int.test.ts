@@ -453,11 +453,8 @@ describe("deploy/ (static checks)", () => {
       );
   });
 
-  it("has Grafana dashboards whose panels each have a datasource and a query", () => {
-    const provisioned = docsOf(path.join(DEPLOY, "grafana/provisioning/datasources/prometheus.yml"))[0] as {
-      datasources: Array<{ uid: string; type: string }>;
-    };
-    const uid = provisioned.datasources[0]!.uid;
+  it("has Grafana dashboards that import into any Grafana: datasource, namespace and instance variables in every query", () => {
+    const DS = { type: "prometheus", uid: "${datasource}" };
     const dir = path.join(DEPLOY, "grafana/dashboards");
     const files = fs.readdirSync(dir).filter((f) => f.endsWith(".json"));
     expect(files.sort()).toEqual([
@@ -466,25 +463,86 @@ describe("deploy/ (static checks)", () => {
       "overview.json",
       "training.json",
     ]);
+    const provisioned = docsOf(path.join(DEPLOY, "grafana/provisioning/datasources/prometheus.yml"))[0] as {
+      datasources: Array<{ uid: string }>;
+    };
     const uids = new Set<string>();
+    const metrics = new Set<string>();
     for (const f of files) {
-      const dash = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as {
+      const raw = fs.readFileSync(path.join(dir, f), "utf8");
+      // No datasource uid of one Grafana (the provisioned one included) baked into a dashboard.
+      expect(raw, `${f}: hard-coded datasource uid`).not.toContain(provisioned.datasources[0]!.uid);
+      const dash = JSON.parse(raw) as {
         uid: string;
+        templating: {
+          list: Array<{
+            name: string;
+            type: string;
+            query: unknown;
+            datasource?: unknown;
+            includeAll?: boolean;
+            allValue?: string;
+          }>;
+        };
         panels: Array<{
           title: string;
-          datasource?: { uid: string; type: string };
-          targets?: Array<{ expr?: string; refId: string }>;
+          datasource?: unknown;
+          targets?: Array<{ expr?: string; refId: string; datasource?: unknown }>;
         }>;
       };
       expect(uids.has(dash.uid), `${f}: unique uid`).toBe(false);
       uids.add(dash.uid);
       expect(dash.panels.length).toBeGreaterThan(3);
+      const vars = new Map(dash.templating.list.map((v) => [v.name, v]));
+      expect(vars.get("datasource")).toMatchObject({ type: "datasource", query: "prometheus" });
+      for (const name of ["namespace", "instance"]) {
+        // "All" is `.*`, which also matches series without the label (compose has no namespace).
+        expect(vars.get(name), `${f}: $${name}`).toMatchObject({
+          type: "query",
+          datasource: DS,
+          includeAll: true,
+          allValue: ".*",
+        });
+      }
       for (const p of dash.panels) {
-        expect(p.datasource, `${f} / ${p.title}`).toEqual({ type: "prometheus", uid });
-        expect(p.targets?.length, `${f} / ${p.title}`).toBeGreaterThan(0);
-        for (const t of p.targets!) expect(t.expr?.trim(), `${f} / ${p.title}`).toBeTruthy();
+        const where = `${f} / ${p.title}`;
+        expect(p.datasource, where).toEqual(DS);
+        expect(p.targets?.length, where).toBeGreaterThan(0);
+        for (const t of p.targets!) {
+          expect(t.datasource, where).toEqual(DS);
+          const expr = t.expr?.trim() ?? "";
+          expect(expr, where).toBeTruthy();
+          expect(expr, `${where}: uses $namespace`).toContain('"$namespace"');
+          for (const v of expr.matchAll(/\$(\w+)/g))
+            expect(vars.has(v[1]!), `${where}: $${v[1]} defined`).toBe(true);
+          // Every selector of a capflow (or standard process) metric filters on both variables;
+          // dcgm-exporter's series carry the GPU pod's namespace as exported_namespace, and Hostname.
+          for (const m of expr.matchAll(/\b((?:capflow|process|nodejs)_\w+|DCGM_\w+)(\{[^}]*\})?/g)) {
+            metrics.add(m[1]!);
+            const sel = m[2] ?? "";
+            const wanted = m[1]!.startsWith("DCGM_")
+              ? ['exported_namespace=~"$namespace"', 'Hostname=~"$gpu_node"']
+              : ['namespace=~"$namespace"', 'instance=~"$instance"'];
+            for (const w of wanted) expect(sel, `${where}: ${m[1]} filters ${w}`).toContain(w);
+          }
+        }
       }
     }
+    // GPU panels beside the feature workers' throughput, from dcgm-exporter's standard names.
+    const features = JSON.parse(fs.readFileSync(path.join(dir, "feature-extraction.json"), "utf8")) as {
+      panels: Array<{ title: string; targets: Array<{ expr: string }>; gridPos: { y: number } }>;
+    };
+    const rowOf = (metric: string) =>
+      features.panels.find((p) => p.targets.some((t) => t.expr.includes(metric)))?.gridPos.y;
+    expect(rowOf("DCGM_FI_DEV_GPU_UTIL")).toBeDefined();
+    expect(rowOf("DCGM_FI_DEV_FB_USED")).toBe(rowOf("DCGM_FI_DEV_GPU_UTIL"));
+    expect(
+      Math.abs(
+        rowOf("DCGM_FI_DEV_GPU_UTIL")! -
+          rowOf('capflow_feature_images_total{namespace=~"$namespace", instance=~"$instance", status="ok"}')!,
+      ),
+    ).toBeLessThanOrEqual(8);
+    expect(metrics.has("process_cpu_seconds_total")).toBe(true);
   });
 
   it("passes promtool on the Prometheus configs and rules", () => {
