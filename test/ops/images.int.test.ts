@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import dockerignoreModule from "@balena/dockerignore";
 import { Copy, DockerfileParser, type Instruction } from "dockerfile-ast";
 import { validate } from "dockerfile-utils";
+import { dockerContext } from "../support/docker-context.ts";
 
 /**
  * The container images, checked without a Docker engine (none runs on these machines; `docker build`
@@ -14,8 +14,6 @@ import { validate } from "dockerfile-utils";
  * but everything the Dockerfiles COPY.
  */
 
-// A CommonJS module whose types declare an ES default export; it sets `.default` to itself for this.
-const dockerignore = dockerignoreModule.default;
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const DOCKERFILES = ["deploy/docker/Dockerfile", "deploy/docker/Dockerfile.gpu"];
 
@@ -47,29 +45,6 @@ const text = (i: Instruction) => (i.getArgumentsContent() ?? "").replace(/\\\r?\
 /** The stage a COPY takes from (`--from=`), or undefined for the build context. */
 const copiedFrom = (i: Instruction) => (i instanceof Copy ? i.getFromFlag()?.getValue() : undefined);
 const runs = (s: Stage) => s.instructions.filter((i) => i.getKeyword() === "RUN").map(text);
-
-/** The build context: every file under the root that .dockerignore does not exclude. */
-function buildContext(): { files: string[]; ignored: (p: string) => boolean; patterns: string[] } {
-  const patterns = fs
-    .readFileSync(path.join(ROOT, ".dockerignore"), "utf8")
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith("#"));
-  const ig = dockerignore().add(patterns);
-  const ignored = (p: string) => ig.ignores(p);
-  const files: string[] = [];
-  // Without exceptions (`!`), Docker skips an excluded folder whole; so does this walk.
-  const walk = (rel: string) => {
-    for (const e of fs.readdirSync(path.join(ROOT, rel), { withFileTypes: true })) {
-      const p = rel ? `${rel}/${e.name}` : e.name;
-      if (ignored(p)) continue;
-      if (e.isDirectory()) walk(p);
-      else files.push(p);
-    }
-  };
-  walk("");
-  return { files, ignored, patterns };
-}
 
 describe("container images (static: no Docker engine here)", () => {
   it("passes the Dockerfile linter (dockerfile-utils), which does flag a broken file", () => {
@@ -159,7 +134,7 @@ describe("container images (static: no Docker engine here)", () => {
   });
 
   it(".dockerignore leaves a context without node_modules, homes or git data, holding what the Dockerfiles copy", () => {
-    const { files, ignored, patterns } = buildContext();
+    const { files, ignored, patterns } = dockerContext(ROOT);
     expect(
       patterns.filter((p) => p.startsWith("!")),
       "no exceptions (the walk prunes folders)",
