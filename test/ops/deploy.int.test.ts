@@ -60,7 +60,17 @@ type Compose = {
       profiles?: string[];
       volumes?: string[];
       deploy?: {
-        resources?: { reservations?: { devices?: Array<{ driver: string; capabilities: string[] }> } };
+        replicas?: number | string;
+        resources?: {
+          reservations?: {
+            devices?: Array<{
+              driver: string;
+              capabilities: string[];
+              count?: number;
+              device_ids?: string[];
+            }>;
+          };
+        };
       };
     }
   >;
@@ -87,7 +97,8 @@ describe("deploy/ (static checks)", () => {
       "grafana",
       "api",
       "feature-worker",
-      "feature-worker-gpu",
+      "feature-worker-gpu0",
+      "feature-worker-gpu1",
       "trainer",
       "caption-worker",
     ]) {
@@ -96,12 +107,26 @@ describe("deploy/ (static checks)", () => {
     const redisCmd = [s.redis!.command].flat().join(" ");
     expect(redisCmd).toContain("--maxmemory-policy noeviction");
     expect(redisCmd).toContain("--appendonly yes");
-    expect(s["feature-worker-gpu"]!.profiles).toContain("gpu");
-    expect(s["feature-worker-gpu"]!.deploy?.resources?.reservations?.devices?.[0]).toMatchObject({
-      driver: "nvidia",
-      capabilities: ["gpu"],
-    });
-    expect(s["feature-worker-gpu"]!.environment!.CAPFLOW_FEATURE_EXECUTION_PROVIDERS).toBe("cuda,cpu");
+    // One service per GPU, each pinned to its own device: a scaled service (`count: 1`) put every
+    // replica on GPU 0.
+    const gpuServices = Object.entries(s).filter(([, svc]) =>
+      svc.deploy?.resources?.reservations?.devices?.some((d) => d.driver === "nvidia"),
+    );
+    expect(gpuServices.map(([name]) => name).sort()).toEqual(["feature-worker-gpu0", "feature-worker-gpu1"]);
+    const pinned: string[] = [];
+    for (const [name, svc] of gpuServices) {
+      expect(svc.profiles?.length, `${name}: behind a profile`).toBeGreaterThan(0);
+      expect(svc.deploy?.replicas, `${name}: one process per GPU`).toBeUndefined();
+      const devices = svc.deploy!.resources!.reservations!.devices!;
+      expect(devices).toHaveLength(1);
+      expect(devices[0]).toMatchObject({ driver: "nvidia", capabilities: ["gpu"] });
+      expect(devices[0]!.count, `${name}: device_ids, not count`).toBeUndefined();
+      expect(devices[0]!.device_ids, name).toHaveLength(1);
+      pinned.push(devices[0]!.device_ids![0]!);
+      expect(svc.environment!.CAPFLOW_FEATURE_EXECUTION_PROVIDERS).toBe("cuda,cpu");
+      expect(svc.environment!.CAPFLOW_FEATURE_REQUIRE_PROVIDER).toBe("cuda");
+    }
+    expect(new Set(pinned).size, "each GPU service on its own device").toBe(pinned.length);
 
     const known = await knownVariables();
     const unknown: string[] = [];
@@ -223,14 +248,15 @@ describe("deploy/ (static checks)", () => {
         expect(c.resources?.limits?.["nvidia.com/gpu"]).toBe(1);
       }
     }
+    const workloads = [...deployments, ...(byKind("StatefulSet") as unknown as typeof deployments)];
     for (const svc of byKind("Service") as unknown as Array<{
       metadata: { name: string };
       spec: { selector: Record<string, string> };
     }>) {
-      const match = deployments.some((d) =>
+      const match = workloads.some((d) =>
         Object.entries(svc.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v),
       );
-      expect(match, `${svc.metadata.name} selects a Deployment`).toBe(true);
+      expect(match, `${svc.metadata.name} selects a Deployment or StatefulSet`).toBe(true);
     }
 
     const scaled = byKind("ScaledObject") as unknown as Array<{
@@ -323,11 +349,112 @@ describe("deploy/ (static checks)", () => {
       if (!["kustomization.yaml", "secret.example.yaml"].includes(f)) expect(listed.has(f), f).toBe(true);
   });
 
-  it("has Grafana dashboards whose panels each have a datasource and a query", () => {
-    const provisioned = docsOf(path.join(DEPLOY, "grafana/provisioning/datasources/prometheus.yml"))[0] as {
-      datasources: Array<{ uid: string; type: string }>;
+  it("runs Redis as a non-root StatefulSet with noeviction, AOF and a volume, scraped with its exporter", () => {
+    type Pod = {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+        containers: Array<{
+          name: string;
+          args?: string[];
+          ports?: Array<{ name: string; containerPort: number }>;
+          securityContext?: { readOnlyRootFilesystem?: boolean };
+          volumeMounts?: Array<{ name: string; mountPath: string }>;
+        }>;
+        volumes?: Array<{ name: string; configMap?: { name: string } }>;
+      };
     };
-    const uid = provisioned.datasources[0]!.uid;
+    const objects = walk(path.join(DEPLOY, "k8s"))
+      .filter((f) => /\.ya?ml$/.test(f))
+      .flatMap(docsOf)
+      .filter(Boolean) as Array<{ kind: string; metadata: { name: string }; [k: string]: unknown }>;
+    const one = <T>(kind: string, name: string) =>
+      objects.find((o) => o.kind === kind && o.metadata.name === name) as unknown as T;
+    const sts = one<{
+      spec: {
+        serviceName: string;
+        template: Pod;
+        volumeClaimTemplates: Array<{ metadata: { name: string } }>;
+      };
+    }>("StatefulSet", "redis");
+    expect(sts).toBeDefined();
+    const pod = sts.spec.template;
+    expect(pod.spec.securityContext?.runAsNonRoot).toBe(true);
+    expect(pod.spec.securityContext?.runAsUser).toBeGreaterThan(0);
+    const redis = pod.spec.containers.find((c) => c.name === "redis")!;
+    expect(redis.securityContext?.readOnlyRootFilesystem).toBe(true);
+    // Data on the claim, configuration from the ConfigMap the args name.
+    const claims = sts.spec.volumeClaimTemplates.map((c) => c.metadata.name);
+    const dataMount = redis.volumeMounts!.find((m) => claims.includes(m.name))!;
+    expect(dataMount.mountPath).toBe("/data");
+    const confMount = redis.volumeMounts!.find((m) => redis.args![0]!.startsWith(`${m.mountPath}/`))!;
+    const cm = pod.spec.volumes!.find((v) => v.name === confMount.name)!.configMap!.name;
+    const conf = one<{ data: Record<string, string> }>("ConfigMap", cm).data[path.basename(redis.args![0]!)]!;
+    const directives = Object.fromEntries(
+      conf
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith("#"))
+        .map((l) => [l.split(/\s+/)[0], l.split(/\s+/).slice(1).join(" ")]),
+    );
+    expect(directives).toMatchObject({ "maxmemory-policy": "noeviction", appendonly: "yes", dir: "/data" });
+    expect(one("Service", sts.spec.serviceName)).toBeDefined();
+    // capflow's CAPFLOW_REDIS_URL names the Service that selects this pod.
+    const url = new URL(
+      one<{ data: Record<string, string> }>("ConfigMap", "capflow-config").data.CAPFLOW_REDIS_URL!,
+    );
+    const svc = one<{ spec: { ports: Array<{ name: string; port: number }> } }>(
+      "Service",
+      url.hostname.split(".")[0]!,
+    );
+    expect(svc.spec.ports.some((p) => p.port === Number(url.port))).toBe(true);
+
+    // redis_exporter beside it, and a ServiceMonitor on the exporter's port.
+    const exporter = pod.spec.containers.find((c) => c.name === "redis-exporter")!;
+    const metricsPort = exporter.ports!.find((p) => p.containerPort === 9121)!;
+    const sm = one<{
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string }> };
+    }>("ServiceMonitor", "redis");
+    expect(Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => pod.metadata.labels[k] === v)).toBe(
+      true,
+    );
+    expect(svc.spec.ports.map((p) => p.name)).toContain(sm.spec.endpoints[0]!.port);
+    expect(metricsPort.name).toBe(sm.spec.endpoints[0]!.port);
+
+    // The PodMonitor scrapes every capflow pod on a port it declares, as job capflow-<component>.
+    const pm = one<{
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        podMetricsEndpoints: Array<{
+          port: string;
+          relabelings?: Array<{ targetLabel: string; replacement: string }>;
+        }>;
+      };
+    }>("PodMonitor", "capflow");
+    const ports = new Set(pm.spec.podMetricsEndpoints.map((e) => e.port));
+    for (const d of objects.filter((o) => o.kind === "Deployment") as unknown as Array<{
+      metadata: { name: string };
+      spec: { template: Pod };
+    }>) {
+      const t = d.spec.template;
+      expect(
+        Object.entries(pm.spec.selector.matchLabels).every(([k, v]) => t.metadata.labels[k] === v),
+        d.metadata.name,
+      ).toBe(true);
+      const declared = t.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.name));
+      expect(
+        declared.some((p) => ports.has(p)),
+        `${d.metadata.name} exposes a scraped port`,
+      ).toBe(true);
+    }
+    for (const e of pm.spec.podMetricsEndpoints)
+      expect(e.relabelings).toContainEqual(
+        expect.objectContaining({ targetLabel: "job", replacement: "capflow-$1" }),
+      );
+  });
+
+  it("has Grafana dashboards that import into any Grafana: datasource, namespace and instance variables in every query", () => {
+    const DS = { type: "prometheus", uid: "${datasource}" };
     const dir = path.join(DEPLOY, "grafana/dashboards");
     const files = fs.readdirSync(dir).filter((f) => f.endsWith(".json"));
     expect(files.sort()).toEqual([
@@ -336,25 +463,86 @@ describe("deploy/ (static checks)", () => {
       "overview.json",
       "training.json",
     ]);
+    const provisioned = docsOf(path.join(DEPLOY, "grafana/provisioning/datasources/prometheus.yml"))[0] as {
+      datasources: Array<{ uid: string }>;
+    };
     const uids = new Set<string>();
+    const metrics = new Set<string>();
     for (const f of files) {
-      const dash = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as {
+      const raw = fs.readFileSync(path.join(dir, f), "utf8");
+      // No datasource uid of one Grafana (the provisioned one included) baked into a dashboard.
+      expect(raw, `${f}: hard-coded datasource uid`).not.toContain(provisioned.datasources[0]!.uid);
+      const dash = JSON.parse(raw) as {
         uid: string;
+        templating: {
+          list: Array<{
+            name: string;
+            type: string;
+            query: unknown;
+            datasource?: unknown;
+            includeAll?: boolean;
+            allValue?: string;
+          }>;
+        };
         panels: Array<{
           title: string;
-          datasource?: { uid: string; type: string };
-          targets?: Array<{ expr?: string; refId: string }>;
+          datasource?: unknown;
+          targets?: Array<{ expr?: string; refId: string; datasource?: unknown }>;
         }>;
       };
       expect(uids.has(dash.uid), `${f}: unique uid`).toBe(false);
       uids.add(dash.uid);
       expect(dash.panels.length).toBeGreaterThan(3);
+      const vars = new Map(dash.templating.list.map((v) => [v.name, v]));
+      expect(vars.get("datasource")).toMatchObject({ type: "datasource", query: "prometheus" });
+      for (const name of ["namespace", "instance"]) {
+        // "All" is `.*`, which also matches series without the label (compose has no namespace).
+        expect(vars.get(name), `${f}: $${name}`).toMatchObject({
+          type: "query",
+          datasource: DS,
+          includeAll: true,
+          allValue: ".*",
+        });
+      }
       for (const p of dash.panels) {
-        expect(p.datasource, `${f} / ${p.title}`).toEqual({ type: "prometheus", uid });
-        expect(p.targets?.length, `${f} / ${p.title}`).toBeGreaterThan(0);
-        for (const t of p.targets!) expect(t.expr?.trim(), `${f} / ${p.title}`).toBeTruthy();
+        const where = `${f} / ${p.title}`;
+        expect(p.datasource, where).toEqual(DS);
+        expect(p.targets?.length, where).toBeGreaterThan(0);
+        for (const t of p.targets!) {
+          expect(t.datasource, where).toEqual(DS);
+          const expr = t.expr?.trim() ?? "";
+          expect(expr, where).toBeTruthy();
+          expect(expr, `${where}: uses $namespace`).toContain('"$namespace"');
+          for (const v of expr.matchAll(/\$(\w+)/g))
+            expect(vars.has(v[1]!), `${where}: $${v[1]} defined`).toBe(true);
+          // Every selector of a capflow (or standard process) metric filters on both variables;
+          // dcgm-exporter's series carry the GPU pod's namespace as exported_namespace, and Hostname.
+          for (const m of expr.matchAll(/\b((?:capflow|process|nodejs)_\w+|DCGM_\w+)(\{[^}]*\})?/g)) {
+            metrics.add(m[1]!);
+            const sel = m[2] ?? "";
+            const wanted = m[1]!.startsWith("DCGM_")
+              ? ['exported_namespace=~"$namespace"', 'Hostname=~"$gpu_node"']
+              : ['namespace=~"$namespace"', 'instance=~"$instance"'];
+            for (const w of wanted) expect(sel, `${where}: ${m[1]} filters ${w}`).toContain(w);
+          }
+        }
       }
     }
+    // GPU panels beside the feature workers' throughput, from dcgm-exporter's standard names.
+    const features = JSON.parse(fs.readFileSync(path.join(dir, "feature-extraction.json"), "utf8")) as {
+      panels: Array<{ title: string; targets: Array<{ expr: string }>; gridPos: { y: number } }>;
+    };
+    const rowOf = (metric: string) =>
+      features.panels.find((p) => p.targets.some((t) => t.expr.includes(metric)))?.gridPos.y;
+    expect(rowOf("DCGM_FI_DEV_GPU_UTIL")).toBeDefined();
+    expect(rowOf("DCGM_FI_DEV_FB_USED")).toBe(rowOf("DCGM_FI_DEV_GPU_UTIL"));
+    expect(
+      Math.abs(
+        rowOf("DCGM_FI_DEV_GPU_UTIL")! -
+          rowOf('capflow_feature_images_total{namespace=~"$namespace", instance=~"$instance", status="ok"}')!,
+      ),
+    ).toBeLessThanOrEqual(8);
+    expect(metrics.has("process_cpu_seconds_total")).toBe(true);
   });
 
   it("passes promtool on the Prometheus configs and rules", () => {
