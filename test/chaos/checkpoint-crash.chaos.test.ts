@@ -91,11 +91,13 @@ async function killManyTimes(store: ObjectStore, storeSpec: object, kills: numbe
   const atEnd = `${insideSave} of ${kills} kills inside a save, ${cutUploads} left a torn epoch, ${lastEpoch} epochs; ${seeded}`;
   // Every kill came after its child saved an epoch, so each one moved the run forward.
   expect(lastEpoch, atEnd).toBeGreaterThanOrEqual(kills);
-  // The child does nothing but save, so nearly every kill lands inside one; about a third left files of
-  // a torn epoch behind (CI size, 2026-12-01: 3 of 8 local, 3 of 6 S3). A run where no eighth did never
-  // showed a load a torn checkpoint.
+  // The child does nothing but save, so nearly every kill lands inside one (CI size, 2026-12-01: 8 of 8
+  // local, 6 of 6 S3).
   expect(insideSave, atEnd).toBeGreaterThanOrEqual(Math.ceil((kills * 2) / 3));
-  expect(cutUploads, atEnd).toBeGreaterThanOrEqual(Math.ceil(kills / 8));
+  // About a third of the kills left files of a torn epoch behind for the next load to pass over (3 and
+  // 2 of 8 local, 3 and 3 of 6 S3): with 20 kills or more, a run where none did never showed a load a
+  // torn checkpoint (odds ~0.65^20). At CI size that is only reported: 0 of 6 has odds ~7%.
+  if (kills >= 20) expect(cutUploads, atEnd).toBeGreaterThanOrEqual(1);
   return { lastEpoch, torn, reasons, cutUploads, insideSave, medianEpochMs };
 }
 
