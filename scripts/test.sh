@@ -23,13 +23,9 @@ cd "$root"
 pnpm typecheck
 pnpm lint
 pnpm vitest run --project unit --project integration "$@"
-# The chaos tests whose reduced sizes (test/support/fault/chaos-config.ts) are proven, once each, so the
-# suite cannot rot outside CI; the full sizes stay in `pnpm test:chaos`. Not yet here, each for a reason
-# in docs/reliability.md ("The CI-size chaos run"): checkpoint-crash (its S3 half), resume and the memory
-# soak, the Sentinel failover (minutes), and conservation (on idle cores its 60 images are all encoded
-# before the first fault lands, so it cannot show faults that hit live work). Skipped when the caller
-# picked test files.
+# Every chaos test once at its reduced size (CAPFLOW_CHAOS_SCALE=ci, test/support/fault/chaos-config.ts),
+# so the suite cannot rot outside CI; the full sizes stay in `pnpm test:chaos`. Sizes, seeds and times
+# in docs/reliability.md ("The CI-size chaos run"). Skipped when the caller picked test files.
 if [ "$#" -eq 0 ]; then
-  CAPFLOW_CHAOS_SCALE=ci pnpm vitest run --project chaos \
-    test/chaos/store-faults test/chaos/fuzz test/chaos/redis-outage test/chaos/poison-pill
+  CAPFLOW_CHAOS_SCALE=ci pnpm vitest run --project chaos
 fi

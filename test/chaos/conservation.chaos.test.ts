@@ -11,7 +11,8 @@ import { FaultRecord, interruptedCommits, jobsHeldBy, type FaultHit } from "../s
 // SIGKILL a worker (restarted a second later), SIGSTOP/SIGCONT a worker, a Redis outage at the
 // proxy, and a Redis restart without persistence (every queued job lost; `reconcile` brings them back).
 // Each fault records what it hit (test/support/fault/fault-record.ts); faults stop when no work is
-// left, and at least MIN_LIVE of them must have hit live work, or the run proved little.
+// left, and at least MIN_LIVE of them must have hit live work, or the run proved little. Faults are
+// paced by shards done (see `gate`), so the same sizes hold on idle and on loaded cores.
 const IMAGES = chaosSize("CAPFLOW_CHAOS_IMAGES", { full: 285, ci: 60 });
 const FAULTS = chaosSize("CAPFLOW_CHAOS_FAULTS", { full: 32, ci: 8 });
 const MIN_LIVE = chaosSize("CAPFLOW_CHAOS_MIN_LIVE_FAULTS", { full: 24, ci: 5 });
@@ -57,12 +58,30 @@ describe("conservation under chaos", () => {
         return [Object.values(counts).some((n) => n > 0) ? "queued-work" : "nothing", []];
       };
       let lastDone = 0;
+      // Faults follow the work, not the clock: fault n waits until `gate(n)` shards are done and a
+      // running worker holds a job, then strikes after a seeded 0.3–2 s. The gates end 2 shards short
+      // of the total, so work is left for every fault on fast and slow machines alike (a clock
+      // schedule of 2–5 s gaps let the CI size's 60 images finish before the first fault on idle
+      // cores, and left a loaded machine with faults spread over a fraction of its work).
+      const gate = (n: number) => Math.floor((n * Math.max(0, total - 2)) / FAULTS);
+      const GATE_WAIT_MS = 300_000;
 
       for (let n = 0; n < FAULTS; n++) {
-        await sleep(2000 + random() * 3000);
+        const waitFrom = Date.now();
+        for (;;) {
+          lastDone = await f.doneShards();
+          if (lastDone === total) break;
+          if (lastDone >= gate(n) && (await jobsHeldBy(f.queue, running())).length > 0) break;
+          if (Date.now() - waitFrom > GATE_WAIT_MS)
+            throw new Error(
+              `fault ${n + 1}: ${lastDone}/${total} shards done, gate ${gate(n)}, no job held by a running ` +
+                `worker for ${GATE_WAIT_MS / 1000} s; ${replay(SEED)}`,
+            );
+          await sleep(200);
+        }
         // A fault after the work is done hits nothing: stop injecting (the report says how many).
-        lastDone = await f.doneShards();
         if (lastDone === total) break;
+        await sleep(300 + random() * 1700);
         // A worker fault strikes a worker that holds a job when one does (an idle worker's death
         // tests little); which one is the seed's choice.
         const held = await Promise.all(workers.map((w) => (w.running ? jobsHeldBy(f.queue, [w.pid]) : [])));
@@ -127,6 +146,7 @@ describe("conservation under chaos", () => {
           faultTotal: record.faults.length,
           faultsThatHitLiveWork: record.live,
           minLive: MIN_LIVE,
+          shardGates: Array.from({ length: FAULTS }, (_, n) => gate(n)),
           shardsDoneWhenFaultsStopped: lastDone,
           vectors: ledger.vectors,
           quarantined: ledger.quarantined,

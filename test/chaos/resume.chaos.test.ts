@@ -117,18 +117,22 @@ describe("resume correctness under random kills (docs/reliability.md test 13)", 
     ).toBe(true);
 
     const epochs = Array.from({ length: EPOCHS }, (_, i) => i + 1);
-    expect(killed.result.epochs).toBe(EPOCHS);
-    expect(killed.result.history.map((h) => h.epoch)).toEqual(epochs);
-    expect(await rig.commitCounts("killed", killed.kills)).toEqual(
+    expect(killed.result.epochs, seeded).toBe(EPOCHS);
+    expect(
+      killed.result.history.map((h) => h.epoch),
+      seeded,
+    ).toEqual(epochs);
+    expect(await rig.commitCounts("killed", killed.kills), seeded).toEqual(
       Object.fromEntries(epochs.map((e) => [e, 1])),
     );
 
-    for (const [metric, diff] of Object.entries(history)) expect(diff, metric).toBeLessThanOrEqual(TOLERANCE);
-    expect(ckpt.weights).toBeLessThanOrEqual(TOLERANCE);
-    expect(ckpt.optimizerSlots).toBeLessThanOrEqual(TOLERANCE);
-    expect(ckpt.iterations[1]).toBe(ckpt.iterations[0]);
-    expect(ckpt.betaPowers[1]).toEqual(ckpt.betaPowers[0]);
-    expect(killed.result.best).toEqual(straight.best);
-    expect(killed.result.test.scores.greedy).toEqual(straight.test.scores.greedy);
+    for (const [metric, diff] of Object.entries(history))
+      expect(diff, `${metric}; ${seeded}`).toBeLessThanOrEqual(TOLERANCE);
+    expect(ckpt.weights, seeded).toBeLessThanOrEqual(TOLERANCE);
+    expect(ckpt.optimizerSlots, seeded).toBeLessThanOrEqual(TOLERANCE);
+    expect(ckpt.iterations[1], seeded).toBe(ckpt.iterations[0]);
+    expect(ckpt.betaPowers[1], seeded).toEqual(ckpt.betaPowers[0]);
+    expect(killed.result.best, seeded).toEqual(straight.best);
+    expect(killed.result.test.scores.greedy, seeded).toEqual(straight.test.scores.greedy);
   });
 });

@@ -1,6 +1,7 @@
 // Test child for docs/reliability.md test 12: a "trainer" that resumes at the newest complete checkpoint
 // and then saves one checkpoint per epoch, forever, until the parent SIGKILLs it mid-upload.
-// Weights hold the epoch number, so a torn checkpoint (files from two epochs) is visible.
+// Weights hold the epoch number, so a torn checkpoint (files from two epochs) is visible. It prints
+// `saving N` / `saved N` around each save, so the parent knows whether a kill landed inside one.
 // argv: <store JSON: {"kind":"local","dir":...} | {"kind":"s3",...S3StoreOptions}> <runId>
 import { LocalStore, S3Store, type ObjectStore } from "@capflow/common";
 import { latestCheckpoint, saveCheckpoint } from "@capflow/trainer";
@@ -18,6 +19,7 @@ const weight = (name: string, epoch: number, n: number) => ({
 const latest = await latestCheckpoint(store, runId!);
 process.stdout.write("ready\n");
 for (let epoch = (latest?.epoch ?? 0) + 1; ; epoch++) {
+  process.stdout.write(`saving ${epoch}\n`);
   await saveCheckpoint(store, {
     runId: runId!,
     epoch,

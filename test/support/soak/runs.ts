@@ -1,5 +1,5 @@
-// The two soaks of docs/reliability.md test 14, shared by the chaos test (thousands of iterations) and
-// its short CI variant (a few hundred).
+// The two soaks of docs/reliability.md test 14, run by test/chaos/memory-soak.chaos.test.ts at its full
+// size (thousands of iterations) and its CI size (a few hundred).
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Job, QueueEvents } from "bullmq";
