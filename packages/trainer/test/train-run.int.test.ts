@@ -51,22 +51,14 @@ describe("training runs", () => {
       w.data.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - other.data[k]!))));
       expect(maxDiff, w.name).toBeLessThan(1e-5);
     }
-    expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
-  });
-
-  it("streamed one shard at a time (a window smaller than the dataset), resumes to the bit", async () => {
-    // The training split spans several shards, so a one-shard window never holds all of it.
-    const scan = await scanShards(store, "drawn", encoderId);
-    expect(scan.shardsWith.train.length).toBeGreaterThan(1);
-    const small = { windowShards: 1, prefetchShards: 1 };
-    const straight = await trainRun({ store, tf, log }, spec("window-straight", 3, small));
-    await trainRun({ store, tf, log }, spec("window-interrupted", 2, small));
-    const resumed = await trainRun({ store, tf, log }, spec("window-interrupted", 3, small));
-    expect(resumed.resumedFrom).toBe(2);
-    // Every epoch's losses and validation scores, and the weights and Adam state at the end, equal.
-    expect(resumed.history.map(({ seconds, captionsPerSecond, ...h }) => h)).toEqual(
-      straight.history.map(({ seconds, captionsPerSecond, ...h }) => h),
-    );
+    const scores = (h: (typeof straight.history)[number]) => [
+      h.epoch,
+      h.trainLoss,
+      h.valLoss,
+      h.bleu4,
+      h.cider,
+    ];
+    expect(resumed.history.map(scores)).toEqual(straight.history.map(scores));
     const a = (await latestCheckpoint(store, "window-straight"))!;
     const b = (await latestCheckpoint(store, "window-interrupted"))!;
     expect(b.optimizer.iterations).toBe(a.optimizer.iterations);
