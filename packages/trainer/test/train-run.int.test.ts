@@ -51,6 +51,19 @@ describe("training runs", () => {
       w.data.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - other.data[k]!))));
       expect(maxDiff, w.name).toBeLessThan(1e-5);
     }
+    expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+  });
+
+  it("streamed one shard at a time (a window smaller than the dataset), resumes to the bit", async () => {
+    // The training split spans several shards, so a one-shard window never holds all of it.
+    const scan = await scanShards(store, "drawn", encoderId);
+    expect(scan.shardsWith.train.length).toBeGreaterThan(1);
+    const small = { windowShards: 1, prefetchShards: 1 };
+    const straight = await trainRun({ store, tf, log }, spec("window-straight", 3, small));
+    await trainRun({ store, tf, log }, spec("window-interrupted", 2, small));
+    const resumed = await trainRun({ store, tf, log }, spec("window-interrupted", 3, small));
+    expect(resumed.resumedFrom).toBe(2);
+    // Every epoch's losses and validation scores, and the weights and Adam state at the end, equal.
     const scores = (h: (typeof straight.history)[number]) => [
       h.epoch,
       h.trainLoss,
@@ -64,6 +77,8 @@ describe("training runs", () => {
     expect(b.optimizer.iterations).toBe(a.optimizer.iterations);
     for (const [i, w] of a.weights.entries())
       expect(Array.from(b.weights[i]!.data), w.name).toEqual(Array.from(w.data));
+    for (const [i, w] of a.optimizer.slots.entries())
+      expect(Array.from(b.optimizer.slots[i]!.data), w.name).toEqual(Array.from(w.data));
     expect(resumed.test.scores).toEqual(straight.test.scores);
     // A different window is a different data order: the runs are not the same as a whole-dataset window.
     const whole = await trainRun({ store, tf, log }, spec("window-whole", 1));
