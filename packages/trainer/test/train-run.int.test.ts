@@ -60,7 +60,13 @@ describe("training runs", () => {
     expect(scan.shardsWith.train.length).toBeGreaterThan(1);
     const small = { windowShards: 1, prefetchShards: 1 };
     const straight = await trainRun({ store, tf, log }, spec("window-straight", 3, small));
-    await trainRun({ store, tf, log }, spec("window-interrupted", 2, small));
+    // Stopped after epoch 2's checkpoint, with the same spec (the learning-rate schedule spans its epochs).
+    const stop = new AbortController();
+    const onProgress = (p: { epoch: number }) => (p.epoch === 2 ? stop.abort() : undefined);
+    await expect(
+      trainRun({ store, tf, log, signal: stop.signal, onProgress }, spec("window-interrupted", 3, small)),
+    ).rejects.toThrow();
+    expect((await latestCheckpoint(store, "window-interrupted"))?.epoch).toBe(2);
     const resumed = await trainRun({ store, tf, log }, spec("window-interrupted", 3, small));
     expect(resumed.resumedFrom).toBe(2);
     // Every epoch's losses and validation scores, and the weights and Adam state at the end, equal.
