@@ -9,7 +9,7 @@
  *   (run/streamed-epoch.ts, 4 shards a window, 4 prefetched): the shard scan that builds the vocabulary,
  *   a stream of the train split through `--read-shards` shards, `--steps` teacher-forcing batches of 64
  *   captions of a streamed epoch, and the validation pass over its first window; samples/s is captions
- *   trained per second over those steps. `rssRatio` is each size's peak RSS over the first size's,
+ *   trained per second over those steps (and CPU ms per caption, the child's user + system time). `rssRatio` is each size's peak RSS over the first size's,
  *   measured in the same run;
  * - manifest: write (putStream from a generator) and streamed read (readManifest) times;
  * - bulk captions: submit time of a whole-dataset batch and of a `--split test` batch, and Redis
@@ -173,6 +173,7 @@ async function child(storeDir: string, dataset: string) {
   const transform = fitFeatureTransform("sqrt-l2", new Float32Array(DIM), DIM);
   const enc = { transform, vocab, maxLength, clean: {} };
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   const r = await trainStreamedEpoch(model, data, enc, {
     method: "teacher",
     batchSize: 64,
@@ -181,11 +182,21 @@ async function child(storeDir: string, dataset: string) {
     maxBatches: steps,
   });
   const trainSeconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStarted);
+  const cpuMsPerSample = (cpu.user + cpu.system) / 1000 / (r.batches * 64);
   await validateStreamed(model, tfjsDecoder(model), data, enc, { maxWindows: 1 });
   model.dispose();
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
   process.stdout.write(
-    `${JSON.stringify({ images, scanSeconds, readSeconds, samplesPerSecond: (r.batches * 64) / trainSeconds, trainSeconds, peakRssMiB })}\n`,
+    `${JSON.stringify({
+      images,
+      scanSeconds,
+      readSeconds,
+      samplesPerSecond: (r.batches * 64) / trainSeconds,
+      cpuMsPerSample,
+      trainSeconds,
+      peakRssMiB,
+    })}\n`,
   );
 }
 
@@ -207,6 +218,7 @@ async function trainerFigures(storeDir: string, dataset: string) {
     scanSeconds: number;
     readSeconds: number;
     samplesPerSecond: number;
+    cpuMsPerSample: number;
     peakRssMiB: number;
   };
 }
@@ -305,6 +317,7 @@ if (values.child) {
             rssRatio: +(trainer.peakRssMiB / firstRss).toFixed(2),
             scanSeconds: +trainer.scanSeconds.toFixed(1),
             samplesPerSecond: +trainer.samplesPerSecond.toFixed(1),
+            cpuMsPerSample: +trainer.cpuMsPerSample.toFixed(1),
             streamImagesPerSecond: Math.round(trainer.images / trainer.readSeconds),
           },
           load: load(),
