@@ -8,6 +8,11 @@ source "$root/scripts/bootstrap.sh"
 for tool in prometheus chromium; do
   if ! command -v "$tool" >/dev/null 2>&1; then echo "capflow: installing $tool" >&2; apt_install "$tool"; fi
 done
+# The photo check set's test builds from the photographs of Debian's mate-backgrounds.
+if [ ! -d /usr/share/backgrounds/mate/nature ]; then
+  echo "capflow: installing mate-backgrounds" >&2
+  apt_install mate-backgrounds
+fi
 cd "$root"
 pnpm typecheck
 pnpm lint

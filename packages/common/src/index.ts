@@ -22,6 +22,7 @@ export * from "./ops/metrics.ts";
 export * from "./ops/ops-server.ts";
 export * from "./features/npy.ts";
 export * from "./features/shard-format.ts";
+export * from "./features/augment-recipe.ts";
 export * from "./dataset/manifest.ts";
 export * from "./queue/queue-admin.ts";
 export * from "./queue/watch-concurrency.ts";

@@ -8,6 +8,7 @@ export interface IngestCommandOptions {
   dataset?: string;
   shardSize: number;
   onError: "skip" | "fail";
+  augmentViews?: number;
   /** Print the summary as one JSON object instead of text. */
   json?: boolean;
 }
@@ -43,6 +44,7 @@ export async function ingestCommand(dir: string, opts: IngestCommandOptions): Pr
       dir,
       shardSize: opts.shardSize,
       onError: opts.onError,
+      augmentViews: opts.augmentViews ?? 0,
       onIssue: (issue) => rt.log.warn({ ...issue }, "dataset issue"),
       onProgress: ({ images, total }) => bar.update(images, total),
     });

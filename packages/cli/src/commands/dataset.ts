@@ -66,4 +66,21 @@ export function registerDataset(program: Command): void {
           `train ${train}, val ${val}, test ${test} images\n`,
       );
     });
+  dataset
+    .command("photos")
+    .summary("build a small set of real photographs (the out-of-domain check)")
+    .description(
+      "Copy the photographs that Debian's mate-backgrounds package installs (apt-get install\n" +
+        "mate-backgrounds: 12 nature photographs in /usr/share/backgrounds/mate/nature), at most 1024 px,\n" +
+        "into a jsonl-folder dataset, all in the test split, captioned from their file names. A model\n" +
+        "trained on emoji should flag them out of domain. Ingest it with\n" +
+        "`capflow ingest <out> --dataset photos`.",
+    )
+    .argument("[out]", "output folder", ".capflow/datasets/photos")
+    .option("--from <dirs...>", "folders of JPEG/PNG/WebP photographs instead of mate-backgrounds'")
+    .action(async (out: string, opts: { from?: string[] }) => {
+      const { buildPhotoDataset, DEFAULT_PHOTO_SOURCES } = await import("@capflow/ingest");
+      const result = await buildPhotoDataset(path.resolve(out), opts.from ?? DEFAULT_PHOTO_SOURCES);
+      process.stdout.write(`photo dataset in ${result.dir}: ${result.images} photographs (test split)\n`);
+    });
 }

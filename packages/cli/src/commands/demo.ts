@@ -1,4 +1,4 @@
-import { Option, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { positiveInt } from "./up.ts";
 
 export function registerDemo(program: Command): void {
@@ -16,6 +16,17 @@ export function registerDemo(program: Command): void {
     .option("--full", "the full emoji dataset (--size default, ~9,000 images; about an hour on 2 cores)")
     .option("--epochs <n>", "training epochs", positiveInt)
     .option("--feature-workers <n>", "feature worker processes", positiveInt, 1)
+    .option(
+      "--augment-views <n>",
+      "augmented views of each training image, extra training rows (default 1; 0 for ci: each view is\n" +
+        "one more encode of every training image, ~80-150 s a view at demo size on 2 idle cores)",
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 8)
+          throw new InvalidArgumentError("a whole number from 0 to 8");
+        return n;
+      },
+    )
     .option("--redis <url>", "use this Redis instead of starting one")
     .option(
       "--s3 <bucket>",
@@ -28,6 +39,7 @@ export function registerDemo(program: Command): void {
         full?: boolean;
         epochs?: number;
         featureWorkers: number;
+        augmentViews?: number;
         redis?: string;
         s3?: string;
         keepRunning: boolean;
@@ -41,6 +53,9 @@ export function registerDemo(program: Command): void {
           size,
           epochs,
           featureWorkers: opts.featureWorkers,
+          // One view: the demo's training images are 1,200, so a view costs ~1,200 encodes, and two
+          // would take the 300-emoji demo past 10 minutes on 2 cores. ci stays clean (90-second run).
+          augmentViews: opts.augmentViews ?? (size === "ci" ? 0 : 1),
           redis: opts.redis,
           keepRunning: opts.keepRunning,
         });

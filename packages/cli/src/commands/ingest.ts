@@ -1,6 +1,12 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { positiveInt } from "./up.ts";
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 8) throw new InvalidArgumentError("a whole number from 0 to 8");
+  return n;
+}
+
 const FORMATS = ["flickr8k-csv", "flickr8k-token", "flickr30k", "coco", "jsonl-folder"] as const;
 
 export function registerIngest(program: Command): void {
@@ -30,6 +36,14 @@ export function registerIngest(program: Command): void {
     .addOption(new Option("-f, --format <format>", "dataset format").choices(FORMATS))
     .option("-d, --dataset <name>", "name in the store (default: the folder's name)")
     .option("--shard-size <n>", "images per feature job", positiveInt, 128)
+    .option(
+      "--augment-views <n>",
+      "augmented views of each training image (drawn small, blurred, JPEG-compressed, on other\n" +
+        "backgrounds, shifted) that feature workers extract as extra training rows; validation\n" +
+        "and test stay clean. Each view is one more encode of the image (default 0)",
+      nonNegativeInt,
+      0,
+    )
     .addOption(
       new Option("--on-error <policy>", "a malformed line: skip (report it and go on) or fail")
         .choices(["skip", "fail"])

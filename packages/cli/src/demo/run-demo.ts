@@ -13,6 +13,8 @@ export interface DemoOptions {
   size: "ci" | "demo" | "default";
   epochs: number;
   featureWorkers: number;
+  /** Augmented views per training image (ingest's augmentViews). */
+  augmentViews?: number;
   redis?: string;
   keepRunning: boolean;
 }
@@ -94,9 +96,14 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       dir: datasetDir,
       shardSize: 64,
       onError: "fail",
+      augmentViews: opts.augmentViews ?? 0,
       onProgress: ({ images, total }) => ingestBar.update(images, total),
     });
     ingestBar.stop();
+    if (opts.augmentViews)
+      process.stdout.write(
+        `   + ${opts.augmentViews} augmented view(s) of each of the ${train} training images (training only)\n`,
+      );
     process.stdout.write(
       `   ${summary.images} images, ${summary.captions} captions, ${summary.shards} shards ` +
         `(${summary.shardsEnqueued} enqueued, ${summary.shardsAlreadyDone} already done)\n`,

@@ -28,6 +28,8 @@ export interface DatasetInfo {
    * for one split enqueues only the shards that hold some of it. Absent in datasets ingested before.
    */
   shardSplits?: Array<[number, number, number]>;
+  /** Augmented views per training image the shards carry (ingest `--augment-views`), when any. */
+  augment?: { views: number; recipe: string };
 }
 
 export async function* readManifest(store: ObjectStore, dataset: string): AsyncIterable<ManifestRow> {

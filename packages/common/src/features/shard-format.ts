@@ -1,6 +1,7 @@
 import type { ObjectStore } from "../store/object-store.ts";
 import { getJson } from "../store/object-store.ts";
 import * as keys from "../store/keys.ts";
+import type { AugmentRecipe } from "./augment-recipe.ts";
 import { decodeNpy, type NpyDtype } from "./npy.ts";
 
 /** A shard's image list, written by ingest: what a `features` job works on. */
@@ -10,7 +11,9 @@ export interface ShardList {
   /**
    * `file` (the dataset's name for the image), `split` and `captions` (as in the manifest) are written
    * by ingest so that bulk captions filter by split per shard and the trainer streams a shard's rows
-   * without the manifest; shard lists from before lack them.
+   * without the manifest; shard lists from before lack them. `views`: augmented views to extract
+   * besides the clean vector (training images only, ingest's `--augment-views`); absent or 0 for
+   * validation and test images.
    */
   images: Array<{
     id: string;
@@ -18,7 +21,10 @@ export interface ShardList {
     file?: string;
     split?: "train" | "val" | "test";
     captions?: string[];
+    views?: number;
   }>;
+  /** The augmentation recipe of the views (@capflow/ml preprocess/augment-view.ts); default `mix`. */
+  recipe?: AugmentRecipe;
 }
 
 /**
@@ -61,6 +67,13 @@ export interface ShardIndex {
   ids: string[];
   /** Quarantine: images that yield no vector, with a reason code. */
   failures: ShardFailure[];
+  /**
+   * Augmented training views, in their own matrix (`<shard>.views.npy`) so that nothing that reads the
+   * clean vectors (serving, evaluation, the retrieval baseline) can pick one up: row r of it is view
+   * `rows[r].view` (1, 2, ...) of image `rows[r].source`, which is one of `ids`. Only the trainer reads
+   * them, for training images only. Absent when the shard asked for none.
+   */
+  views?: { recipe: AugmentRecipe; rows: Array<{ source: string; view: number }> };
 }
 
 export async function readShardIndex(
@@ -87,6 +100,24 @@ export async function readShardFeatures(
     );
   }
   return { index, vectors: data };
+}
+
+/** A committed shard's augmented views (rows as in `index.views.rows`); undefined when it has none. */
+export async function readShardViews(
+  store: ObjectStore,
+  index: ShardIndex,
+): Promise<{ rows: Array<{ source: string; view: number }>; vectors: Float32Array } | undefined> {
+  if (!index.views || index.views.rows.length === 0) return undefined;
+  const { encoderId, dataset, shardId } = index;
+  const { data, rows, cols } = decodeNpy(
+    await store.get(keys.featureViewsMatrix(encoderId, dataset, shardId)),
+  );
+  if (rows !== index.views.rows.length || cols !== index.dim) {
+    throw new Error(
+      `shard ${shardId}: views matrix is ${rows}x${cols}, index says ${index.views.rows.length}x${index.dim}`,
+    );
+  }
+  return { rows: index.views.rows, vectors: data };
 }
 
 /** Every committed shard of a dataset for an encoder. */

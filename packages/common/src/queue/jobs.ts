@@ -77,6 +77,8 @@ export const TrainingJob = z.object({
   windowShards: z.number().int().min(1).max(256).default(4),
   /** Shards read ahead while a window is trained on (default: `windowShards`). */
   prefetchShards: z.number().int().min(0).max(256).optional(),
+  /** Train on the training images' augmented views too, when the shards have them (default true). */
+  augmentedViews: z.boolean().optional(),
 });
 
 /** One image, online: someone waits for the answer (queue `captions`). */

@@ -13,6 +13,9 @@ export const datasetInfo = (dataset: string) => `datasets/${dataset}/dataset.jso
 export const shardList = (dataset: string, shardId: string) => `datasets/${dataset}/shards/${shardId}.json`;
 export const featureMatrix = (encoderId: string, dataset: string, shardId: string) =>
   `features/${encoderId}/${dataset}/${shardId}.npy`;
+/** Augmented training views of a shard's images (features/shard-format.ts `ShardIndex.views`). */
+export const featureViewsMatrix = (encoderId: string, dataset: string, shardId: string) =>
+  `features/${encoderId}/${dataset}/${shardId}.views.npy`;
 export const featureIndex = (encoderId: string, dataset: string, shardId: string) =>
   `features/${encoderId}/${dataset}/${shardId}.json`;
 export const featurePrefix = (encoderId: string, dataset: string) => `features/${encoderId}/${dataset}/`;

@@ -145,8 +145,10 @@ export async function extractFeatures(
       dim: encoder.dim,
       ids: result.ids,
       failures: result.failures,
+      ...(result.views ? { views: { recipe: result.views.recipe, rows: result.views.rows } } : {}),
     },
     result.vectors,
+    result.views?.vectors,
   );
   await journal.clear(job.id, owner);
   shards.inc({ status: "done" });
@@ -154,6 +156,7 @@ export async function extractFeatures(
     log.warn({ shardId: data.shardId, failures: result.failures.length }, "images quarantined");
   return {
     vectors: result.ids.length,
+    ...(result.views ? { views: result.views.rows.length } : {}),
     failures: result.failures.length,
     ...(plan.quarantine.length > 0 ? { crashedWorker: plan.quarantine.length } : {}),
   };

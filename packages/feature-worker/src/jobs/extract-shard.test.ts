@@ -123,3 +123,60 @@ describe("extractShard with crash isolation", () => {
     expect(read).toEqual([]);
   });
 });
+
+describe("extractShard with augmented views", () => {
+  let dir: string;
+  let store: LocalStore;
+  let shard: ShardList;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), "capflow-extract-views-"));
+    store = new LocalStore(dir);
+    for (let i = 0; i < 3; i++) await store.put(`images/img${i}.png`, await drawImage(i));
+    await store.put("images/broken.png", Buffer.from("not an image"));
+    shard = {
+      dataset: "d",
+      shardId: "s",
+      recipe: "mix",
+      images: [
+        { id: "img0", key: "images/img0.png", views: 2 },
+        { id: "broken", key: "images/broken.png", views: 2 },
+        { id: "img1", key: "images/img1.png" }, // a validation or test image: clean only
+        { id: "img2", key: "images/img2.png", views: 1 },
+      ],
+    };
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+
+  it("ties each view to its source image, clean rows unchanged, and a redone shard gives the same bytes", async () => {
+    const plain = await extractShard(
+      store,
+      fakeEncoder,
+      { ...shard, images: shard.images.map(({ id, key }) => ({ id, key })) },
+      { batchSize: 2, maxPixels: 50_000_000 },
+    );
+    expect(plain.views).toBeUndefined();
+    const progress: number[] = [];
+    const out = await extractShard(store, fakeEncoder, shard, {
+      batchSize: 2,
+      maxPixels: 50_000_000,
+      onBatch: ({ done, total }) => progress.push(done / total),
+    });
+    // The clean matrix is what it is without views: serving and evaluation read only it.
+    expect(out.ids).toEqual(["img0", "img1", "img2"]);
+    expect(out.vectors).toEqual(plain.vectors);
+    expect(out.failures.map((f) => f.id)).toEqual(["broken"]);
+    expect(out.views?.recipe).toBe("mix");
+    expect(out.views?.rows).toEqual([
+      { source: "img0", view: 1 },
+      { source: "img0", view: 2 },
+      { source: "img2", view: 1 },
+    ]);
+    expect(out.views?.vectors).toHaveLength(3 * 4);
+    expect(progress.at(-1)).toBe(1);
+
+    const again = await extractShard(store, fakeEncoder, shard, { batchSize: 3, maxPixels: 50_000_000 });
+    expect(Buffer.from(again.views!.vectors.buffer).equals(Buffer.from(out.views!.vectors.buffer))).toBe(
+      true,
+    );
+  });
+});

@@ -1,7 +1,13 @@
-import { getJson, NotFoundError, type ObjectStore, type ShardFailure, type ShardList } from "@capflow/common";
-import type { Encoder } from "@capflow/ml";
-import { PIXELS_PER_IMAGE } from "@capflow/ml";
-import { preprocessImage } from "@capflow/ml";
+import {
+  DEFAULT_AUGMENT_RECIPE,
+  getJson,
+  NotFoundError,
+  type AugmentRecipe,
+  type ObjectStore,
+  type ShardFailure,
+  type ShardList,
+} from "@capflow/common";
+import { PIXELS_PER_IMAGE, preprocessImage, type Encoder } from "@capflow/ml";
 import { IsolationGate } from "../isolation-gate.ts";
 
 export type { ShardFailure, ShardList };
@@ -30,7 +36,15 @@ export interface ExtractOptions {
 }
 
 type Prepared = { ids: string[]; pixels: Float32Array; failures: ShardFailure[] };
-type Image = ShardList["images"][number];
+/** One thing to encode: an image's clean decode, or (view ≥ 1) one of its augmented views. */
+type Image = { id: string; key: string; view?: number };
+
+/** A shard's augmented views: row r is view `rows[r].view` of image `rows[r].source`. */
+export interface ExtractedViews {
+  recipe: AugmentRecipe;
+  rows: Array<{ source: string; view: number }>;
+  vectors: Float32Array;
+}
 
 /**
  * Turns one shard into vectors. Decoding the next batch overlaps inference on the current one (sharp
@@ -44,8 +58,10 @@ export async function extractShard(
   encoder: Encoder,
   shard: ShardList,
   opts: ExtractOptions,
-): Promise<{ ids: string[]; vectors: Float32Array; failures: ShardFailure[] }> {
-  const total = shard.images.length;
+): Promise<{ ids: string[]; vectors: Float32Array; failures: ShardFailure[]; views?: ExtractedViews }> {
+  const viewCount = (img: ShardList["images"][number]) =>
+    Number.isInteger(img.views) && img.views! > 0 ? img.views! : 0;
+  const total = shard.images.reduce((n, img) => n + 1 + viewCount(img), 0);
   const position = new Map(shard.images.map((img, i) => [img.id, i]));
   const skipped = new Map((opts.quarantine ?? []).map((f) => [f.id, f]));
   const aloneIds = new Set((opts.alone ?? []).filter((id) => position.has(id) && !skipped.has(id)));
@@ -92,18 +108,61 @@ export async function extractShard(
     });
   if (rest.length > 0) await gate.runShared(() => runBatches(store, rest, opts, encode));
 
+  // Augmented views come after every clean vector, only for images whose clean decode worked: a view
+  // that fails alone (it should not: same decode, then libvips on raw pixels) is left out, never
+  // reported as the image's failure. Views are extracted by the same batches, journal and gate.
+  const recipe = shard.recipe ?? DEFAULT_AUGMENT_RECIPE;
+  const encodedIds = new Set(rows.map((r) => r.id));
+  const viewWork: Image[] = shard.images
+    .filter((img) => encodedIds.has(img.id))
+    .flatMap((img) => Array.from({ length: viewCount(img) }, (_, v) => ({ ...img, view: v + 1 })));
+  done = total - viewWork.length;
+  const viewRows: Array<{ source: string; view: number; vector: Float32Array }> = [];
+  const encodeViews = async (current: Prepared & { views?: number[] }, n: number) => {
+    done += n;
+    if (current.ids.length === 0) return;
+    const started = performance.now();
+    const out = await encoder.encode(current.pixels, current.ids.length);
+    const seconds = (performance.now() - started) / 1000;
+    current.ids.forEach((source, row) => {
+      const vector = out.subarray(row * encoder.dim, (row + 1) * encoder.dim);
+      if (vector.every(Number.isFinite))
+        viewRows.push({ source, view: current.views![row]!, vector: vector.slice() });
+    });
+    opts.onBatch?.({ n: current.ids.length, seconds, done, total });
+  };
+  if (viewWork.length > 0)
+    await gate.runShared(() =>
+      runBatches(store, viewWork, { ...opts, onImage: undefined, recipe }, encodeViews),
+    );
+
   rows.sort((a, b) => position.get(a.id)! - position.get(b.id)!);
   failures.sort((a, b) => position.get(a.id)! - position.get(b.id)!);
   const vectors = new Float32Array(rows.length * encoder.dim);
   rows.forEach((r, i) => vectors.set(r.vector, i * encoder.dim));
-  return { ids: rows.map((r) => r.id), vectors, failures };
+  const result = { ids: rows.map((r) => r.id), vectors, failures };
+  if (!shard.images.some((img) => viewCount(img) > 0)) return result;
+  viewRows.sort((a, b) => position.get(a.source)! - position.get(b.source)! || a.view - b.view);
+  const viewVectors = new Float32Array(viewRows.length * encoder.dim);
+  viewRows.forEach((r, i) => viewVectors.set(r.vector, i * encoder.dim));
+  return {
+    ...result,
+    views: {
+      recipe,
+      rows: viewRows.map(({ source, view }) => ({ source, view })),
+      vectors: viewVectors,
+    },
+  };
 }
+
+type BatchOptions = ExtractOptions & { recipe?: AugmentRecipe };
+type PreparedViews = Prepared & { views?: number[] };
 
 async function runBatches(
   store: ObjectStore,
   images: Image[],
-  opts: ExtractOptions,
-  encode: (current: Prepared, n: number) => Promise<void>,
+  opts: BatchOptions,
+  encode: (current: PreparedViews, n: number) => Promise<void>,
 ): Promise<void> {
   const batches: Image[][] = [];
   for (let i = 0; i < images.length; i += opts.batchSize) batches.push(images.slice(i, i + opts.batchSize));
@@ -137,9 +196,9 @@ async function runBatches(
   }
 }
 
-async function prepare(store: ObjectStore, images: Image[], opts: ExtractOptions): Promise<Prepared> {
+async function prepare(store: ObjectStore, images: Image[], opts: BatchOptions): Promise<PreparedViews> {
   const results = await Promise.all(
-    images.map(async ({ id, key }) => {
+    images.map(async ({ id, key, view }) => {
       let bytes: Buffer;
       try {
         bytes = await store.get(key);
@@ -148,8 +207,11 @@ async function prepare(store: ObjectStore, images: Image[], opts: ExtractOptions
           return { id, ok: false as const, reason: "missing" as const, message: `${key} not in store` };
         throw err;
       }
-      const result = await preprocessImage(bytes, { limitInputPixels: opts.maxPixels });
-      return result.ok ? { id, ok: true as const, pixels: result.pixels } : { id, ...result };
+      const result = await preprocessImage(bytes, {
+        limitInputPixels: opts.maxPixels,
+        ...(view ? { view: { index: view, recipe: opts.recipe ?? DEFAULT_AUGMENT_RECIPE } } : {}),
+      });
+      return result.ok ? { id, view, ok: true as const, pixels: result.pixels } : { id, ...result };
     }),
   );
   const ok = results.filter((r) => r.ok);
@@ -162,7 +224,12 @@ async function prepare(store: ObjectStore, images: Image[], opts: ExtractOptions
       opts.onImage?.(r.reason);
     }
   }
-  return { ids: ok.map((r) => r.id), pixels, failures };
+  return {
+    ids: ok.map((r) => r.id),
+    pixels,
+    failures,
+    ...(images.some((img) => img.view) ? { views: ok.map((r) => r.view ?? 0) } : {}),
+  };
 }
 
 export async function readShardList(store: ObjectStore, key: string): Promise<ShardList> {

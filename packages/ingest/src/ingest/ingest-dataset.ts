@@ -5,6 +5,7 @@ import path from "node:path";
 import { once } from "node:events";
 import {
   DatasetName,
+  DEFAULT_AUGMENT_RECIPE,
   getJson,
   imageExtension,
   sha256,
@@ -27,7 +28,10 @@ import {
 } from "../datasets/index.ts";
 
 export type { DatasetInfo, ManifestRow };
-import { featuresJobId, ShardBuilder, shardIdFor, splitFor } from "./sharding.ts";
+import { featuresJobId, ShardBuilder, shardIdFor, splitFor, viewsFor } from "./sharding.ts";
+
+/** Each view costs a full encode of its image: 8 views make a training image 9× the work. */
+export const MAX_AUGMENT_VIEWS = 8;
 
 export interface IngestOptions {
   dataset: string;
@@ -39,6 +43,12 @@ export interface IngestOptions {
   concurrency?: number;
   onIssue?: (issue: ReadIssue) => void;
   onProgress?: (p: { images: number; total?: number }) => void;
+  /**
+   * Augmented views of each training image that the feature workers extract besides its clean vector
+   * (default 0): extra training rows for the trainer, never used for validation, test or serving.
+   * Recorded in the shard lists (and so in the shard ids), so every worker extracts the same thing.
+   */
+  augmentViews?: number;
 }
 
 export interface IngestSummary {
@@ -79,6 +89,9 @@ export async function ingestDataset(
     (e) => e.id,
     () => undefined,
   );
+  const augmentViews = opts.augmentViews ?? 0;
+  if (!Number.isInteger(augmentViews) || augmentViews < 0 || augmentViews > MAX_AUGMENT_VIEWS)
+    throw new RangeError(`augment views must be an integer in 0..${MAX_AUGMENT_VIEWS}, got ${augmentViews}`);
   const summary: IngestSummary = {
     dataset: opts.dataset,
     images: 0,
@@ -101,6 +114,7 @@ export async function ingestDataset(
     splits: { train: 0, val: 0, test: 0 },
     shards: [],
     shardSize: opts.shardSize,
+    ...(augmentViews > 0 ? { augment: { views: augmentViews, recipe: DEFAULT_AUGMENT_RECIPE } } : {}),
   };
 
   // The manifest streams to a local temp file and is streamed into the store at the end.
@@ -113,24 +127,35 @@ export async function ingestDataset(
   const shards = new ShardBuilder(opts.shardSize);
   // What a shard list records of each image until its shard is written (at most one shard's worth).
   const pendingById = new Map<string, { key: string; file: string; split: Split; captions: string[] }>();
+  const viewsById = new Map<string, number>();
   const SPLIT_INDEX: Record<Split, 0 | 1 | 2> = { train: 0, val: 1, test: 2 };
 
   const flushShard = async (ids: string[]) => {
-    const shardId = shardIdFor(opts.dataset, ids);
+    const views = ids.map((id) => viewsById.get(id) ?? 0);
+    const augmented = views.some((v) => v > 0);
+    const shardId = shardIdFor(
+      opts.dataset,
+      ids,
+      augmented ? { recipe: DEFAULT_AUGMENT_RECIPE, views } : undefined,
+    );
     info.shards.push(shardId);
     summary.shards++;
     const counts: [number, number, number] = [0, 0, 0];
     const list: ShardList = {
       dataset: opts.dataset,
       shardId,
-      images: ids.map((id) => {
+      images: ids.map((id, i) => {
         const { key, file, split, captions } = pendingById.get(id)!;
         counts[SPLIT_INDEX[split]]++;
-        return { id, key, file, split, captions };
+        return { id, key, file, split, captions, ...(views[i]! > 0 ? { views: views[i] } : {}) };
       }),
+      ...(augmented ? { recipe: DEFAULT_AUGMENT_RECIPE } : {}),
     };
     (info.shardSplits ??= []).push(counts);
-    for (const id of ids) pendingById.delete(id);
+    for (const id of ids) {
+      pendingById.delete(id);
+      viewsById.delete(id);
+    }
     const shardKey = keys.shardList(opts.dataset, shardId);
     await putJson(store, shardKey, list);
     if (encoderId && (await store.head(keys.featureIndex(encoderId, opts.dataset, shardId)))) {
@@ -193,6 +218,7 @@ export async function ingestDataset(
         summary.splits[split]++;
         summary.splitSource[record.split ? "listed" : "hashed"]++;
         pendingById.set(id, { key, file: record.image, split, captions: record.captions });
+        if (viewsFor(split, augmentViews) > 0) viewsById.set(id, viewsFor(split, augmentViews));
         const full = shards.add(id);
         if (full) await flushShard(full);
       }

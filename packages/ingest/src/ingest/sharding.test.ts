@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { featuresJobId, shardIdFor, ShardBuilder, splitFor } from "./sharding.ts";
+import { featuresJobId, shardIdFor, ShardBuilder, splitFor, viewsFor } from "./sharding.ts";
 
 describe("sharding", () => {
   it("names a shard by its dataset and content", () => {
@@ -27,5 +27,18 @@ describe("sharding", () => {
     expect(b.flush()).toEqual(["c"]);
     expect(b.flush()).toBeUndefined();
     expect(() => new ShardBuilder(0)).toThrow(/positive/);
+  });
+
+  it("gives augmented views to training images only, and makes them part of the shard's name", () => {
+    expect([viewsFor("train", 2), viewsFor("val", 2), viewsFor("test", 2), viewsFor("train", 0)]).toEqual([
+      2, 0, 0, 0,
+    ]);
+    const plain = shardIdFor("d", ["a", "b"]);
+    expect(shardIdFor("d", ["a", "b"], { recipe: "mix", views: [0, 0] })).toBe(plain);
+    const two = shardIdFor("d", ["a", "b"], { recipe: "mix", views: [2, 0] });
+    expect(two).not.toBe(plain);
+    expect(shardIdFor("d", ["a", "b"], { recipe: "mix", views: [1, 0] })).not.toBe(two);
+    expect(shardIdFor("d", ["a", "b"], { recipe: "lowres", views: [2, 0] })).not.toBe(two);
+    expect(shardIdFor("d", ["a", "b"], { recipe: "mix", views: [2, 0] })).toBe(two);
   });
 });

@@ -3,9 +3,26 @@ import type { Split } from "../datasets/types.ts";
 
 /** Decisions about how a dataset becomes shards and jobs: pure functions, tested without I/O. */
 
-/** A shard is named by its content, so the same images always make the same shard and job id. */
-export function shardIdFor(dataset: string, imageIds: readonly string[]): string {
-  return `s${sha256(`${dataset}\n${imageIds.join("\n")}`).slice(0, 24)}`;
+/**
+ * A shard is named by its content, so the same images always make the same shard and job id. Augmented
+ * views are content too: the same images with other views (or another recipe) are another shard, so a
+ * done shard is never taken for one with different outputs. Without views the id is what it always was.
+ */
+export function shardIdFor(
+  dataset: string,
+  imageIds: readonly string[],
+  augment?: { recipe: string; views: readonly number[] },
+): string {
+  const lines =
+    augment && augment.views.some((v) => v > 0)
+      ? [`augment ${augment.recipe}`, ...imageIds.map((id, i) => `${id} ${augment.views[i] ?? 0}`)]
+      : imageIds;
+  return `s${sha256(`${dataset}\n${lines.join("\n")}`).slice(0, 24)}`;
+}
+
+/** Augmented views per image: `views` for training images, none for validation and test. */
+export function viewsFor(split: Split, views: number): number {
+  return split === "train" ? views : 0;
 }
 
 // Feature job ids live in the job catalog (common), beside the other queues' ids.

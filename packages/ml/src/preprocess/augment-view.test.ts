@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
-import { AUGMENT_RECIPES, planView } from "./augment-view.ts";
+import { AUGMENT_RECIPES } from "@capflow/common";
+import { planView } from "./augment-view.ts";
 import { ALPHA_BACKGROUND, preprocessImage, type PreprocessResult } from "./decode-image.ts";
 
 const SHA = "a".repeat(64);

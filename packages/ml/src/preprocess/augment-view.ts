@@ -8,16 +8,9 @@
 // redone job writes the same vector (the decode-image tests check the bytes).
 import { createHash } from "node:crypto";
 import sharp, { type Sharp } from "sharp";
+import { DEFAULT_AUGMENT_RECIPE, type AugmentRecipe } from "@capflow/common";
 
 export type Rgb = { r: number; g: number; b: number };
-
-/**
- * Which operations a recipe may apply. `mix` is what ingest uses by default; the single-operation
- * recipes exist to measure each operation alone (docs/augmentation.md has the study).
- */
-export const AUGMENT_RECIPES = ["mix", "lowres", "blur", "jpeg", "background", "geometry"] as const;
-export type AugmentRecipe = (typeof AUGMENT_RECIPES)[number];
-export const DEFAULT_AUGMENT_RECIPE: AugmentRecipe = "mix";
 
 export type UpKernel = "nearest" | "linear" | "cubic" | "lanczos3";
 

@@ -20,7 +20,8 @@
 import { createHash } from "node:crypto";
 import { IMAGE_FORMATS, sniffImageFormat } from "@capflow/common";
 import sharp, { type Metadata, type OutputInfo, type SharpOptions } from "sharp";
-import { applyView, DEFAULT_AUGMENT_RECIPE, planView, type AugmentRecipe, type Rgb } from "./augment-view.ts";
+import { DEFAULT_AUGMENT_RECIPE, type AugmentRecipe } from "@capflow/common";
+import { applyView, planView, type Rgb } from "./augment-view.ts";
 
 export type ReasonCode = "empty" | "format" | "decode" | "too_large" | "timeout" | "invalid";
 export const REASON_CODES: readonly ReasonCode[] = [

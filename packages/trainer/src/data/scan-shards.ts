@@ -25,6 +25,8 @@ export interface DatasetScan {
   trainWords: Map<string, number>;
   /** Tokens of the longest cleaned training caption (`<start>`/`<end>` not counted). */
   longestTrainCaption: number;
+  /** Augmented views of training images with a vector (extra training rows when a run takes them). */
+  trainViews: number;
 }
 
 export class FeaturesNotReadyError extends Error {
@@ -52,6 +54,7 @@ export async function scanShards(
     images: { train: 0, val: 0, test: 0 },
     trainWords: new Map(),
     longestTrainCaption: 0,
+    trainViews: 0,
   };
   const missing: string[] = [];
   for (let start = 0; start < info.shards.length; start += CONCURRENT_READS) {
@@ -88,6 +91,10 @@ export async function scanShards(
       }
       for (const split of ["train", "val", "test"] as const)
         if (has[split]) scan.shardsWith[split].push(shardId);
+      const train = new Set(
+        list.images.filter((i) => i.split === "train" && withVector.has(i.id)).map((i) => i.id),
+      );
+      for (const { source } of index.views?.rows ?? []) if (train.has(source)) scan.trainViews++;
     }
   }
   if (missing.length > 0)

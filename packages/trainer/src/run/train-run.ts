@@ -141,8 +141,12 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
   const scan = await scanShards(store, spec.dataset, spec.encoderId, clean);
   if (scan.images.train === 0)
     throw new Error(`dataset "${spec.dataset}" has no training images with features`);
+  // Augmented views are extra training rows with their source image's captions (training only: the
+  // feature transform, the index, validation and test see the clean images alone).
+  const views = (spec.augmentedViews ?? true) && scan.trainViews > 0;
   const data: StreamedData = {
     source: storeShardSource(store, spec.dataset, spec.encoderId),
+    trainSource: views ? storeShardSource(store, spec.dataset, spec.encoderId, { views }) : undefined,
     scan,
     windowShards: spec.windowShards,
     prefetchShards: spec.prefetchShards,
@@ -195,6 +199,7 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
       {
         runId: spec.runId,
         ...scan.images,
+        trainViews: views ? scan.trainViews : 0,
         shards: scan.shardsWith.train.length,
         windowShards: spec.windowShards,
         vocab: vocab.size,
