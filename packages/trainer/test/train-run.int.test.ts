@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
 import { type ObjectStore } from "@capflow/common";
 import { loadTf, type Tf } from "@capflow/ml";
-import { latestCheckpoint, scanShards, trainRun, type TrainingSpec } from "@capflow/trainer";
+import { evaluateModel, latestCheckpoint, scanShards, trainRun, type TrainingSpec } from "@capflow/trainer";
 import { localStore } from "../../../test/support/services.ts";
 import { preparePublishedModel } from "../../../test/support/pipeline.ts";
 
@@ -89,6 +89,17 @@ describe("training runs", () => {
     // A different window is a different data order: the runs are not the same as a whole-dataset window.
     const whole = await trainRun({ store, tf, log }, spec("window-whole", 1));
     expect(whole.history[0]!.trainLoss).not.toBe(straight.history[0]!.trainLoss);
+  });
+
+  it("capflow eval streams the split: the same report whatever the window", async () => {
+    const opts = { model: "default", dataset: "drawn", split: "val" as const, resamples: 50 };
+    const oneShard = await evaluateModel(store, tf, { ...opts, windowShards: 1 });
+    const whole = await evaluateModel(store, tf, { ...opts, windowShards: 8 });
+    const scan = await scanShards(store, "drawn", encoderId, { countWords: false });
+    expect(oneShard.images).toBe(scan.images.val);
+    expect(scan.shardsWith.val.length).toBeGreaterThan(1);
+    expect(oneShard.samples).toEqual(whole.samples);
+    expect(oneShard.scores).toEqual(whole.scores);
   });
 
   it("keeps frozen word vectors from a GloVe file fixed through training", async () => {
