@@ -13,6 +13,12 @@ if [ ! -d /usr/share/backgrounds/mate/nature ]; then
   echo "capflow: installing mate-backgrounds" >&2
   apt_install mate-backgrounds
 fi
+# numpy reads the .npy files of `capflow export` in test/cli/export.int.test.ts: a reader that shares
+# no code with capflow's own.
+if ! python3 -c "import numpy" >/dev/null 2>&1; then
+  echo "capflow: installing python3-numpy" >&2
+  apt_install python3-numpy
+fi
 cd "$root"
 pnpm typecheck
 pnpm lint

@@ -26,24 +26,25 @@ export function sharedEncoder(): Promise<Encoder> {
 }
 
 /**
- * The real pipeline on drawn images, without workers: ingest into `store`, extract every shard with
- * the real encoder, train a small model for `epochs` and publish it as `publishAs`.
+ * Ingest and feature extraction on drawn images, without workers: `images` drawn images (plus the
+ * given bad files, which the encoder quarantines) ingested into `store` in shards of `shardSize`,
+ * every shard extracted with the real encoder.
  */
-export async function preparePublishedModel(
+export async function prepareExtractedDataset(
   store: ObjectStore,
-  opts: { images?: number; epochs?: number; publishAs?: string; dataset?: string; runId?: string } = {},
-): Promise<{ encoder: Encoder; result: RunResult; dataset: string }> {
+  opts: { images?: number; dataset?: string; shardSize?: number; bad?: Record<string, Buffer> } = {},
+): Promise<{ encoder: Encoder; dataset: string }> {
   const dataset = opts.dataset ?? "drawn";
   const encoder = await sharedEncoder();
   const conn = createRedis(redisUrl(), "producer");
   const queue = createQueue("features", { connection: conn, prefix: freshPrefix() });
   try {
-    const dir = await writeJsonlDataset(await tempDir("ds"), opts.images ?? 24);
+    const dir = await writeJsonlDataset(await tempDir("ds"), opts.images ?? 24, opts.bad);
     await ingestDataset(store, queue, {
       dataset,
       format: "jsonl-folder",
       dir,
-      shardSize: 8,
+      shardSize: opts.shardSize ?? 8,
       onError: "fail",
     });
     for (const shardId of (await readDatasetInfo(store, dataset)).shards) {
@@ -68,6 +69,21 @@ export async function preparePublishedModel(
     await queue.close();
     conn.disconnect();
   }
+  return { encoder, dataset };
+}
+
+/**
+ * The real pipeline on drawn images, without workers: ingest into `store`, extract every shard with
+ * the real encoder, train a small model for `epochs` and publish it as `publishAs`.
+ */
+export async function preparePublishedModel(
+  store: ObjectStore,
+  opts: { images?: number; epochs?: number; publishAs?: string; dataset?: string; runId?: string } = {},
+): Promise<{ encoder: Encoder; result: RunResult; dataset: string }> {
+  const { encoder, dataset } = await prepareExtractedDataset(store, {
+    images: opts.images ?? 24,
+    ...(opts.dataset ? { dataset: opts.dataset } : {}),
+  });
   const { tf } = await loadTf();
   const result = await trainRun(
     { store, tf, log: silent },

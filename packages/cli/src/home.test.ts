@@ -45,5 +45,8 @@ describe("finding CAPFLOW_HOME", () => {
     expect(
       settleHome("caption", { ...env, CAPFLOW_REDIS_URL: "redis://h:6379", CAPFLOW_STORE: "s3" }, dir),
     ).toBeUndefined();
+    // export reads only the store: a store elsewhere is enough, without Redis.
+    expect(() => settleHome("export", { ...env }, dir)).toThrow(NoHomeError);
+    expect(settleHome("export", { ...env, CAPFLOW_STORE_DIR: dir }, dir)).toBeUndefined();
   });
 });

@@ -47,11 +47,14 @@ export function needsHome(env: NodeJS.ProcessEnv, command = ""): boolean {
   const redisElsewhere = Boolean(env.CAPFLOW_REDIS_URL);
   if (REDIS_ONLY.has(command)) return !redisElsewhere;
   const storeElsewhere = env.CAPFLOW_STORE === "s3" || Boolean(env.CAPFLOW_STORE_DIR);
+  if (STORE_ONLY.has(command)) return !storeElsewhere;
   return !(redisElsewhere && storeElsewhere);
 }
 
 /** Commands that use Redis but never the store. */
 const REDIS_ONLY = new Set(["queue"]);
+/** Commands that use the store but never Redis. */
+const STORE_ONLY = new Set(["export"]);
 
 /** Commands that may start a new home; every other one works on data that must already exist. */
 export const CREATES_HOME = new Set(["ingest", "up", "demo", "worker", "api", "dataset"]);

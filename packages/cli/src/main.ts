@@ -10,7 +10,7 @@ const { version } = JSON.parse(readFileSync(new URL("../package.json", import.me
 
 /** Exit codes: 0 done, 1 the work failed, 2 the command line was wrong (as POSIX utilities do). */
 const USAGE = 2;
-const ONE_SHOT = new Set(["ingest", "caption", "status", "queue", "reconcile", "train", "report"]);
+const ONE_SHOT = new Set(["ingest", "caption", "status", "queue", "reconcile", "train", "report", "export"]);
 
 const program = new Command()
   .name("capflow")

@@ -23,6 +23,7 @@ export * from "./ops/ops-server.ts";
 export * from "./features/npy.ts";
 export * from "./features/shard-format.ts";
 export * from "./features/augment-recipe.ts";
+export * from "./features/export/index.ts";
 export * from "./dataset/manifest.ts";
 export * from "./queue/queue-admin.ts";
 export * from "./queue/watch-concurrency.ts";

@@ -4,6 +4,7 @@ import { registerCaption } from "./caption.ts";
 import { registerDataset } from "./dataset.ts";
 import { registerDemo } from "./demo.ts";
 import { registerEval } from "./eval.ts";
+import { registerExport } from "./export.ts";
 import { registerIngest } from "./ingest.ts";
 import { registerQueue } from "./queue.ts";
 import { registerReconcile } from "./reconcile.ts";
@@ -28,4 +29,5 @@ export function registerCommands(program: Command): void {
   registerReport(program);
   registerApi(program);
   registerCaption(program);
+  registerExport(program);
 }

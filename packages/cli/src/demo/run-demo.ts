@@ -2,11 +2,13 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { CommonEnv, createQueue, parseEnv, redactUrl, startRuntime, type JobInput } from "@capflow/common";
 import { buildEmojiDataset, ingestDataset } from "@capflow/ingest";
-import { writeReport } from "@capflow/trainer";
+import { loadTf } from "@capflow/ml";
+import { evaluateModel, formatInterval, writeReport } from "@capflow/trainer";
 import { progress } from "../actions/progress.ts";
 import { formatProgress, submitRun } from "../actions/submit-run.ts";
 import { printResult } from "../actions/train.ts";
 import { Supervisor } from "../supervisor.ts";
+import { ingestCheckSets } from "./check-sets.ts";
 import { waitForEncoder, waitForFeatures } from "./wait-for-features.ts";
 
 export interface DemoOptions {
@@ -55,7 +57,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
 
   try {
     say(
-      `1/6 processes: Redis at ${redactUrl(rt.redisUrl)}, ${opts.featureWorkers} feature worker(s), a trainer, a caption worker, the API`,
+      `1/7 processes: Redis at ${redactUrl(rt.redisUrl)}, ${opts.featureWorkers} feature worker(s), a trainer, a caption worker, the API`,
     );
     for (let i = 1; i <= opts.featureWorkers; i++) {
       // Split the cores between feature workers rather than oversubscribing them.
@@ -77,7 +79,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
         `   logs        ${path.join(home, "logs")}\n`,
     );
 
-    say(`2/6 dataset: emoji images from npm packages (${opts.size} size)`);
+    say(`2/7 dataset: emoji images from npm packages (${opts.size} size)`);
     const datasetDir = path.join(home, "datasets", `emoji-${opts.size}`);
     const built = await buildEmojiDataset(datasetDir, { size: opts.size });
     const { train, val, test, emoji } = built.counts;
@@ -85,7 +87,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       `   ${emoji} emoji: train ${train} (Noto, Twemoji, OpenMoji, old Noto), val ${val} (EmojiOne), test ${test} (Fluent)\n`,
     );
 
-    say("3/6 ingest: store images by content, write the manifest, enqueue feature shards");
+    say("3/7 ingest: store images by content, write the manifest, enqueue feature shards");
     const dataset = `emoji-${opts.size}`;
     const featuresQueue = createQueue("features", { connection: rt.redis, prefix: rt.prefix });
     rt.shutdown.add("features queue", () => featuresQueue.close());
@@ -108,19 +110,20 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       `   ${summary.images} images, ${summary.captions} captions, ${summary.shards} shards ` +
         `(${summary.shardsEnqueued} enqueued, ${summary.shardsAlreadyDone} already done)\n`,
     );
+    const checks = await ingestCheckSets(home, rt.store, featuresQueue, opts.size);
+    process.stdout.write(
+      `   check sets, extracted behind it: ${checks.sets.map((c) => c.dataset).join(", ")}` +
+        `${checks.skipped.length ? `; skipped: ${checks.skipped.join(", ")}` : ""}\n`,
+    );
 
-    say("4/6 features: InceptionV3 (pretrained, from nsfwjs) on ONNX Runtime in the feature workers");
+    say("4/7 features: InceptionV3 (pretrained, from nsfwjs) on ONNX Runtime in the feature workers");
     const announced = await waitForEncoder(rt.store);
     const encoderId = announced.id;
     const featureStart = Date.now();
     const featureBar = progress("feature shards", process.stdout);
-    await waitForFeatures(
-      rt.store,
-      dataset,
-      encoderId,
-      (d, t) => featureBar.update(d, t),
-      () => supervisor.children.some((c) => c.name.startsWith("features") && c.child.exitCode === null),
-    );
+    const workersAlive = () =>
+      supervisor.children.some((c) => c.name.startsWith("features") && c.child.exitCode === null);
+    await waitForFeatures(rt.store, dataset, encoderId, (d, t) => featureBar.update(d, t), workersAlive);
     featureBar.stop();
     process.stdout.write(
       `   encoder ${encoderId}: ${summary.images} images in ${((Date.now() - featureStart) / 1000).toFixed(0)} s\n`,
@@ -131,7 +134,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       );
 
     say(
-      `5/6 training: LSTM decoder, teacher forcing, ${opts.epochs} epochs, evaluated on the held-out EmojiOne style`,
+      `5/7 training: LSTM decoder, teacher forcing, ${opts.epochs} epochs, evaluated on the held-out EmojiOne style`,
     );
     const runId = `${dataset}-e${opts.epochs}`;
     const spec: JobInput<"training"> = {
@@ -157,7 +160,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     // One caption per image: the run's test report and the API both decode with the default (beam
     // search with a length penalty), so the demo shows the same caption twice, not two decodings.
     say(
-      `6/6 captions: test images (Fluent style, never seen in training), decoded as the API does by default (${result.test.decode.method}, width ${result.test.decode.beamWidth}, length penalty ${result.test.decode.lengthPenalty})`,
+      `6/7 captions: test images (Fluent style, never seen in training), decoded as the API does by default (${result.test.decode.method}, width ${result.test.decode.beamWidth}, length penalty ${result.test.decode.lengthPenalty})`,
     );
     for (const s of result.test.samples.slice(0, 10)) {
       process.stdout.write(
@@ -185,6 +188,23 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
         `   via the API (${body.method}), ${s.file}: "${body.caption}" (${same}; confidence ${body.confidence?.toFixed(2) ?? "n/a"}` +
           `${body.outOfDomain ? ", out of domain" : ""}; ${body.modelVersion}, ${body.timings?.totalMs} ms)\n`,
       );
+    }
+
+    say("7/7 check sets: the published model, scored as `capflow eval` scores it");
+    const { tf } = await loadTf();
+    for (const check of checks.sets) {
+      await waitForFeatures(rt.store, check.dataset, encoderId, () => {}, workersAlive);
+      const r = await evaluateModel(rt.store, tf, {
+        model: "default",
+        dataset: check.dataset,
+        split: "test",
+      });
+      const figure =
+        check.measure === "exact"
+          ? `exact match ${formatInterval(r.scores.model.exact)} (re-rank ${formatInterval(r.scores.rerank.exact)}, ` +
+            `retrieval baseline ${formatInterval(r.scores.baseline.exact)})`
+          : `${(r.outOfDomain.test * 100).toFixed(1)}% flagged out of domain`;
+      process.stdout.write(`   ${check.label} (${check.dataset}, ${r.images} images): ${figure}\n`);
     }
 
     const report = path.join(home, "reports", `${runId}.html`);

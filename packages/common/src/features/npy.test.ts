@@ -31,4 +31,20 @@ describe("npy", () => {
     // 1 + 2^-11 is exactly between two halves: ties go to the even one (1.0).
     expect(toFloat16(new Float32Array([1 + 2 ** -11]))[0]).toBe(0x3c00);
   });
+
+  it("decodes halves exactly: subnormals, the largest finite, signed zero and infinities", () => {
+    const halves = Uint16Array.from([0x3c00, 0x0001, 0x03ff, 0x0400, 0x7bff, 0x8000, 0xfc00, 0x7c00, 0xc000]);
+    expect(Array.from(fromFloat16(halves))).toEqual([
+      1,
+      2 ** -24,
+      1023 * 2 ** -24,
+      2 ** -14,
+      65504,
+      -0,
+      -Infinity,
+      Infinity,
+      -2,
+    ]);
+    expect(Object.is(fromFloat16(Uint16Array.from([0x8000]))[0], -0)).toBe(true);
+  });
 });

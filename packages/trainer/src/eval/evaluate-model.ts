@@ -57,6 +57,7 @@ export async function evaluateModel(store: ObjectStore, tf: Tf, opts: EvalOption
         `dataset "${opts.dataset}" has no ${opts.split} images with features for ${pointer.encoderId}`,
       );
     const data = {
+      // The clean vectors only: evaluation never reads augmented views.
       source: storeShardSource(store, opts.dataset, pointer.encoderId),
       scan,
       windowShards: opts.windowShards ?? 4,
