@@ -5,9 +5,12 @@
  *   pnpm bench scale [--sizes 10000,100000,1000000] [--shard-size 1000] [--steps 20] [--read-shards 40]
  *
  * Per size:
- * - trainer: peak RSS of a child process that streams the train split (data/shard-stream.ts, 4 shards a
- *   window, 4 prefetched) through `--read-shards` shards, then trains `--steps` teacher-forcing batches
- *   of 64 captions from the stream; samples/s is captions trained per second over those steps;
+ * - trainer: peak RSS of a child process running the trainer's own streamed passes
+ *   (run/streamed-epoch.ts, 4 shards a window, 4 prefetched): the shard scan that builds the vocabulary,
+ *   a stream of the train split through `--read-shards` shards, `--steps` teacher-forcing batches of 64
+ *   captions of a streamed epoch, and the validation pass over its first window; samples/s is captions
+ *   trained per second over those steps (and CPU ms per caption, the child's user + system time). `rssRatio` is each size's peak RSS over the first size's,
+ *   measured in the same run;
  * - manifest: write (putStream from a generator) and streamed read (readManifest) times;
  * - bulk captions: submit time of a whole-dataset batch and of a `--split test` batch, and Redis
  *   commands per status poll (INFO total_commands_processed around the call, minus the INFO itself).
@@ -31,9 +34,22 @@ import {
   type ShardIndex,
   type ShardList,
 } from "@capflow/common";
-import { buildVocabulary, createCaptionModel, loadTf } from "@capflow/ml";
+import {
+  createCaptionModel,
+  fitFeatureTransform,
+  loadTf,
+  tfjsDecoder,
+  vocabularyFromCounts,
+} from "@capflow/ml";
 import { captionBatchStatus, CaptionJobRequest, submitCaptionBatch } from "@capflow/api";
-import { storeShardSource, streamWindows, toCaptionSet, trainEpoch } from "@capflow/trainer";
+import {
+  scanShards,
+  splitWindows,
+  storeShardSource,
+  trainStreamedEpoch,
+  validateStreamed,
+  type StreamedData,
+} from "@capflow/trainer";
 import { load, rng, tempDir } from "./_support.ts";
 
 const { values } = parseArgs({
@@ -45,7 +61,6 @@ const { values } = parseArgs({
     // Internal: the child process that measures the trainer side of one size.
     child: { type: "string" },
     dataset: { type: "string" },
-    shards: { type: "string" },
   },
 });
 const DIM = 2048;
@@ -128,72 +143,68 @@ async function generate(store: LocalStore, dataset: string, images: number, shar
 }
 
 /** The trainer side, in a process of its own so that its peak RSS is its own. */
-async function child(storeDir: string, dataset: string, shardIds: string[]) {
+async function child(storeDir: string, dataset: string) {
   const store = new LocalStore(storeDir);
-  const source = storeShardSource(store, dataset, ENCODER);
-  const opts = {
+  // What trainRun does before its first epoch: scan the shard lists and indexes (no matrices).
+  const scanStarted = performance.now();
+  const scan = await scanShards(store, dataset, ENCODER);
+  const scanSeconds = (performance.now() - scanStarted) / 1000;
+  const data: StreamedData = {
+    source: storeShardSource(store, dataset, ENCODER),
+    scan,
     windowShards: 4,
     prefetchShards: 4,
-    split: "train" as const,
-    shuffle: { seed: 1, epoch: 0 },
   };
   // Pass 1: stream windows through `readShards` shards (read cost and memory of the stream alone).
   let images = 0;
   const readStarted = performance.now();
-  for await (const w of streamWindows(source, shardIds.slice(0, readShards), opts)) images += w.images.length;
+  const reading = {
+    ...data,
+    scan: { ...scan, shardsWith: { ...scan.shardsWith, train: scan.shardsWith.train.slice(0, readShards) } },
+  };
+  for await (const w of splitWindows(reading, "train", { shuffle: { seed: 1, epoch: 0 } }))
+    images += w.images.length;
   const readSeconds = (performance.now() - readStarted) / 1000;
-  // Pass 2: train `steps` batches of 64 captions from the stream, over the whole shard list.
+  // Pass 2: `steps` batches of a streamed epoch over the whole train split, then validation's first window.
   const { tf } = await loadTf();
-  const vocab = buildVocabulary([WORDS], { minCount: 1 });
-  const maxLength = 18;
+  const vocab = vocabularyFromCounts(scan.trainWords, { minCount: 1 });
+  const maxLength = Math.min(40, scan.longestTrainCaption + 2);
   const model = createCaptionModel(tf, { vocabSize: vocab.size, maxLength, seed: 1 });
-  let done = 0;
-  let captions = 0;
-  let trainSeconds = 0;
-  for await (const w of streamWindows(source, shardIds, opts)) {
-    const set = toCaptionSet(
-      w.features,
-      w.dim,
-      w.images.map((i) => i.captions.map((c) => ["<start>", ...c.split(" "), "<end>"])),
-      vocab,
-      maxLength,
-    );
-    const started = performance.now();
-    const r = await trainEpoch(model, set, {
-      method: "teacher",
-      batchSize: 64,
-      seed: 1,
-      epoch: w.index,
-      maxBatches: steps - done,
-    });
-    trainSeconds += (performance.now() - started) / 1000;
-    done += r.batches;
-    captions += r.batches * 64;
-    if (done >= steps) break;
-  }
+  const transform = fitFeatureTransform("sqrt-l2", new Float32Array(DIM), DIM);
+  const enc = { transform, vocab, maxLength, clean: {} };
+  const started = performance.now();
+  const cpuStarted = process.cpuUsage();
+  const r = await trainStreamedEpoch(model, data, enc, {
+    method: "teacher",
+    batchSize: 64,
+    seed: 1,
+    epoch: 0,
+    maxBatches: steps,
+  });
+  const trainSeconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStarted);
+  const cpuMsPerSample = (cpu.user + cpu.system) / 1000 / (r.batches * 64);
+  await validateStreamed(model, tfjsDecoder(model), data, enc, { maxWindows: 1 });
   model.dispose();
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
   process.stdout.write(
-    `${JSON.stringify({ images, readSeconds, samplesPerSecond: captions / trainSeconds, trainSeconds, peakRssMiB })}\n`,
+    `${JSON.stringify({
+      images,
+      scanSeconds,
+      readSeconds,
+      samplesPerSecond: (r.batches * 64) / trainSeconds,
+      cpuMsPerSample,
+      trainSeconds,
+      peakRssMiB,
+    })}\n`,
   );
 }
 
-async function trainerFigures(storeDir: string, dataset: string, shards: string[]) {
-  const list = path.join(storeDir, `${dataset}.shards.json`);
-  await fs.writeFile(list, JSON.stringify(shards));
+async function trainerFigures(storeDir: string, dataset: string) {
   const out = await new Promise<string>((resolve, reject) => {
     const p = spawn(
       process.execPath,
-      [
-        ...process.execArgv,
-        import.meta.filename,
-        "--child",
-        storeDir,
-        "--dataset",
-        dataset,
-        "--shards",
-        list,
-      ],
+      [...process.execArgv, import.meta.filename, "--child", storeDir, "--dataset", dataset],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     let text = "";
@@ -204,8 +215,10 @@ async function trainerFigures(storeDir: string, dataset: string, shards: string[
   });
   return JSON.parse(out.trim().split("\n").at(-1)!) as {
     images: number;
+    scanSeconds: number;
     readSeconds: number;
     samplesPerSecond: number;
+    cpuMsPerSample: number;
     peakRssMiB: number;
   };
 }
@@ -271,16 +284,13 @@ async function bulkFigures(store: LocalStore, redisUrl: string, dataset: string)
 }
 
 if (values.child) {
-  await child(
-    values.child,
-    values.dataset!,
-    JSON.parse(await fs.readFile(values.shards!, "utf8")) as string[],
-  );
+  await child(values.child, values.dataset!);
 } else {
   const root = await tempDir("scale");
   const store = new LocalStore(path.join(root, "store"));
   const redis = await startEmbeddedRedis({ dataDir: path.join(root, "redis"), persistence: false });
   const shardSize = Number(values["shard-size"]);
+  let firstRss: number | undefined;
   try {
     for (const size of values.sizes.split(",").map(Number)) {
       const dataset = `scale${size}`;
@@ -289,7 +299,8 @@ if (values.child) {
       const genSeconds = (performance.now() - genStarted) / 1000;
       const manifest = await manifestFigures(store, dataset, size);
       const bulk = await bulkFigures(store, redis.url, dataset);
-      const trainer = await trainerFigures(store.location, dataset, info.shards);
+      const trainer = await trainerFigures(store.location, dataset);
+      firstRss ??= trainer.peakRssMiB;
       console.log(
         JSON.stringify({
           images: size,
@@ -303,7 +314,10 @@ if (values.child) {
           bulk,
           trainer: {
             peakRssMiB: Math.round(trainer.peakRssMiB),
+            rssRatio: +(trainer.peakRssMiB / firstRss).toFixed(2),
+            scanSeconds: +trainer.scanSeconds.toFixed(1),
             samplesPerSecond: +trainer.samplesPerSecond.toFixed(1),
+            cpuMsPerSample: +trainer.cpuMsPerSample.toFixed(1),
             streamImagesPerSecond: Math.round(trainer.images / trainer.readSeconds),
           },
           load: load(),

@@ -23,6 +23,14 @@ export {
   type LoadedShard,
 } from "./data/shard-stream.ts";
 export { toCaptionSet } from "./data/caption-set.ts";
+export { scanShards, FeaturesNotReadyError, type DatasetScan } from "./data/scan-shards.ts";
+export {
+  trainStreamedEpoch,
+  validateStreamed,
+  splitWindows,
+  type StreamedData,
+  type WindowEncoding,
+} from "./run/streamed-epoch.ts";
 export { evaluateModel, type EvalOptions, type EvalReport } from "./eval/evaluate-model.ts";
 export { scoreWithIntervals, formatInterval, exactMatch, hasTripleRepeat } from "./eval/bootstrap.ts";
 export type { Interval, ScoresWithIntervals } from "./eval/bootstrap.ts";

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
 import { type ObjectStore } from "@capflow/common";
 import { loadTf, type Tf } from "@capflow/ml";
-import { latestCheckpoint, trainRun, type TrainingSpec } from "@capflow/trainer";
+import { evaluateModel, latestCheckpoint, scanShards, trainRun, type TrainingSpec } from "@capflow/trainer";
 import { localStore } from "../../../test/support/services.ts";
 import { preparePublishedModel } from "../../../test/support/pipeline.ts";
 
@@ -52,6 +52,54 @@ describe("training runs", () => {
       expect(maxDiff, w.name).toBeLessThan(1e-5);
     }
     expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+  });
+
+  it("streamed one shard at a time (a window smaller than the dataset), resumes to the bit", async () => {
+    // The training split spans several shards, so a one-shard window never holds all of it.
+    const scan = await scanShards(store, "drawn", encoderId);
+    expect(scan.shardsWith.train.length).toBeGreaterThan(1);
+    const small = { windowShards: 1, prefetchShards: 1 };
+    const straight = await trainRun({ store, tf, log }, spec("window-straight", 3, small));
+    // Stopped after epoch 2's checkpoint, with the same spec (the learning-rate schedule spans its epochs).
+    const stop = new AbortController();
+    const onProgress = (p: { epoch: number }) => (p.epoch === 2 ? stop.abort() : undefined);
+    await expect(
+      trainRun({ store, tf, log, signal: stop.signal, onProgress }, spec("window-interrupted", 3, small)),
+    ).rejects.toThrow();
+    expect((await latestCheckpoint(store, "window-interrupted"))?.epoch).toBe(2);
+    const resumed = await trainRun({ store, tf, log }, spec("window-interrupted", 3, small));
+    expect(resumed.resumedFrom).toBe(2);
+    // Every epoch's losses and validation scores, and the weights and Adam state at the end, equal.
+    const scores = (h: (typeof straight.history)[number]) => [
+      h.epoch,
+      h.trainLoss,
+      h.valLoss,
+      h.bleu4,
+      h.cider,
+    ];
+    expect(resumed.history.map(scores)).toEqual(straight.history.map(scores));
+    const a = (await latestCheckpoint(store, "window-straight"))!;
+    const b = (await latestCheckpoint(store, "window-interrupted"))!;
+    expect(b.optimizer.iterations).toBe(a.optimizer.iterations);
+    for (const [i, w] of a.weights.entries())
+      expect(Array.from(b.weights[i]!.data), w.name).toEqual(Array.from(w.data));
+    for (const [i, w] of a.optimizer.slots.entries())
+      expect(Array.from(b.optimizer.slots[i]!.data), w.name).toEqual(Array.from(w.data));
+    expect(resumed.test.scores).toEqual(straight.test.scores);
+    // A different window is a different data order: the runs are not the same as a whole-dataset window.
+    const whole = await trainRun({ store, tf, log }, spec("window-whole", 1));
+    expect(whole.history[0]!.trainLoss).not.toBe(straight.history[0]!.trainLoss);
+  });
+
+  it("capflow eval streams the split: the same report whatever the window", async () => {
+    const opts = { model: "default", dataset: "drawn", split: "val" as const, resamples: 50 };
+    const oneShard = await evaluateModel(store, tf, { ...opts, windowShards: 1 });
+    const whole = await evaluateModel(store, tf, { ...opts, windowShards: 8 });
+    const scan = await scanShards(store, "drawn", encoderId, { countWords: false });
+    expect(oneShard.images).toBe(scan.images.val);
+    expect(scan.shardsWith.val.length).toBeGreaterThan(1);
+    expect(oneShard.samples).toEqual(whole.samples);
+    expect(oneShard.scores).toEqual(whole.scores);
   });
 
   it("keeps frozen word vectors from a GloVe file fixed through training", async () => {

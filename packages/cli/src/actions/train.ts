@@ -25,6 +25,7 @@ export interface TrainCommandOptions {
   seed: number;
   publishAs?: string;
   beamWidth: number;
+  windowShards: number;
   inProcess: boolean;
   /** A GloVe-format text file; uploaded to the store so any trainer can read it. */
   wordVectors?: string;
@@ -55,6 +56,7 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<RunResult
       minWordCount: opts.minWordCount,
       publishAs: opts.publishAs,
       beamWidth: opts.beamWidth,
+      windowShards: opts.windowShards,
       wordVectorsKey,
       model: opts.embedDim ? { embedDim: opts.embedDim } : {},
     };

@@ -35,6 +35,12 @@ export function registerTrain(program: Command): void {
     .option("--beam-width <n>", "beam width for the test report", positiveInt, 3)
     .option("--publish-as <name>", "publish the best epoch as models/<name>/latest")
     .option(
+      "--window-shards <n>",
+      "feature shards held and shuffled together (memory grows with it, not the dataset; keep it to resume)",
+      positiveInt,
+      4,
+    )
+    .option(
       "--word-vectors <file>",
       "frozen pretrained word vectors, GloVe text format (e.g. glove.6B.200d.txt)",
     )

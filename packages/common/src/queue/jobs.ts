@@ -70,6 +70,13 @@ export const TrainingJob = z.object({
   select: z.enum(["smoothed-cider", "val-loss", "cider"]).default("smoothed-cider"),
   /** The tutorial's isalpha rule: drop tokens with digits. */
   lettersOnly: z.boolean().default(false),
+  /**
+   * Feature shards the trainer holds at once: their rows are shuffled together (memory grows with it,
+   * not with the dataset). Part of the run's data order: a resumed run must keep it.
+   */
+  windowShards: z.number().int().min(1).max(256).default(4),
+  /** Shards read ahead while a window is trained on (default: `windowShards`). */
+  prefetchShards: z.number().int().min(0).max(256).optional(),
   /** Train on the training images' augmented views too, when the shards have them (default true). */
   augmentedViews: z.boolean().optional(),
 });

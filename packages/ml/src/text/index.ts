@@ -1,6 +1,8 @@
 export { cleanCaption, type CleanCaptionOptions } from "./clean-caption.ts";
 export {
   buildVocabulary,
+  countWords,
+  vocabularyFromCounts,
   vocabularyFromJSON,
   Vocabulary,
   TEXT_VERSION,

@@ -114,6 +114,29 @@ export function buildVocabulary(
   tokenLists: Iterable<readonly string[]>,
   opts: VocabularyOptions,
 ): Vocabulary {
+  const counts = new Map<string, number>();
+  countWords(counts, tokenLists);
+  return vocabularyFromCounts(counts, opts);
+}
+
+/** Adds the words of `tokenLists` to `counts` (special tokens are never counted). */
+export function countWords(counts: Map<string, number>, tokenLists: Iterable<readonly string[]>): void {
+  for (const tokens of tokenLists) {
+    for (const t of tokens) {
+      if (bySpecial.has(t)) continue; // never let data redefine a special token
+      counts.set(t, (counts.get(t) ?? 0) + 1);
+    }
+  }
+}
+
+/**
+ * The vocabulary of word counts gathered a shard at a time (the trainer streams its captions): the same
+ * vocabulary `buildVocabulary` gives for the same words, whatever order they were counted in.
+ */
+export function vocabularyFromCounts(
+  counts: ReadonlyMap<string, number>,
+  opts: VocabularyOptions,
+): Vocabulary {
   if (!Number.isInteger(opts.minCount) || opts.minCount < 1) {
     throw new Error(`buildVocabulary: minCount must be an integer >= 1, got ${opts.minCount}`);
   }
@@ -125,15 +148,8 @@ export function buildVocabulary(
       `buildVocabulary: maxSize must be an integer >= ${SPECIAL_TOKENS.length}, got ${opts.maxSize}`,
     );
   }
-  const counts = new Map<string, number>();
-  for (const tokens of tokenLists) {
-    for (const t of tokens) {
-      if (bySpecial.has(t)) continue; // never let data redefine a special token
-      counts.set(t, (counts.get(t) ?? 0) + 1);
-    }
-  }
   const kept = [...counts]
-    .filter(([, n]) => n >= opts.minCount)
+    .filter(([t, n]) => n >= opts.minCount && !bySpecial.has(t))
     .sort(([a, na], [b, nb]) => nb - na || (a < b ? -1 : a > b ? 1 : 0));
   const room = opts.maxSize === undefined ? kept.length : opts.maxSize - SPECIAL_TOKENS.length;
   const words = kept.slice(0, room);

@@ -21,10 +21,3 @@ export function toCaptionSet(
   rows.forEach((r, i) => tokens.set(r, i * maxLength));
   return { features, featureDim: dim, tokens, width: maxLength, imageOf: Int32Array.from(imageOf) };
 }
-
-/** The tutorial's max_length, from the training captions (`<start>`/`<end>` included), capped. */
-export function maxCaptionLength(cleaned: readonly (readonly string[][])[], cap = 40): number {
-  let longest = 0;
-  for (const caps of cleaned) for (const t of caps) longest = Math.max(longest, t.length);
-  return Math.min(cap, longest + 2);
-}

@@ -2,7 +2,9 @@ import {
   getJson,
   keys,
   readShardFeatures,
+  readShardViews,
   type ObjectStore,
+  type ShardIndex,
   type ShardList,
   type Split,
 } from "@capflow/common";
@@ -69,8 +71,45 @@ export class ShardWithoutCaptionsError extends Error {
 /**
  * Reads a committed shard and its list; images the feature worker quarantined have no vector and
  * are left out. Needs the captions in the shard list (written by ingest).
+ *
+ * With `views`, the shard's augmented views of its training images (`<shard>.views.npy`) follow its
+ * images as extra rows, each an entry of its source image (same id and captions): training rows only.
+ * A view of a validation or test image, or of one without a vector, is never returned.
  */
-export function storeShardSource(store: ObjectStore, dataset: string, encoderId: string): ShardSource {
+export function storeShardSource(
+  store: ObjectStore,
+  dataset: string,
+  encoderId: string,
+  opts: { views?: boolean } = {},
+): ShardSource {
+  const clean = cleanShardSource(store, dataset, encoderId);
+  if (!opts.views) return clean;
+  return async (shardId) => {
+    const shard = await clean(shardId);
+    const views = await readShardViews(store, shard.index);
+    if (!views) return shard;
+    const byId = new Map(shard.images.map((img) => [img.id, img]));
+    const rows: number[] = [];
+    views.rows.forEach(({ source }, row) => {
+      if (byId.get(source)?.split === "train") rows.push(row);
+    });
+    if (rows.length === 0) return shard;
+    const { dim } = shard;
+    const vectors = new Float32Array((shard.images.length + rows.length) * dim);
+    vectors.set(shard.vectors);
+    rows.forEach((row, i) =>
+      vectors.set(views.vectors.subarray(row * dim, (row + 1) * dim), (shard.images.length + i) * dim),
+    );
+    const images = [...shard.images, ...rows.map((row) => byId.get(views.rows[row]!.source)!)];
+    return { ...shard, images, vectors };
+  };
+}
+
+function cleanShardSource(
+  store: ObjectStore,
+  dataset: string,
+  encoderId: string,
+): (shardId: string) => Promise<LoadedShard & { index: ShardIndex }> {
   return async (shardId) => {
     const [list, { index, vectors }] = await Promise.all([
       getJson<ShardList>(store, keys.shardList(dataset, shardId)),
@@ -87,7 +126,7 @@ export function storeShardSource(store: ObjectStore, dataset: string, encoderId:
       }
       return { id, key: meta.key, file: meta.file ?? "", split: meta.split, captions: meta.captions };
     });
-    return { shardId, images, vectors, dim: index.dim };
+    return { shardId, images, vectors, dim: index.dim, index };
   };
 }
 

@@ -13,13 +13,14 @@ import {
 import {
   applyFeatureTransform,
   captionRows,
-  cleanCaption,
   loadPublishedModel,
   readModelPointer,
   tfjsDecoder,
   type Tf,
 } from "@capflow/ml";
-import { loadSplits } from "../data/load-splits.ts";
+import { scanShards } from "../data/scan-shards.ts";
+import { storeShardSource } from "../data/shard-stream.ts";
+import { cleanedCaptions, splitWindows } from "../run/streamed-epoch.ts";
 import { SYSTEMS, type System, type TestReport } from "../run/train-run.ts";
 import { scoreWithIntervals, type ScoresWithIntervals } from "./bootstrap.ts";
 
@@ -32,6 +33,8 @@ export interface EvalOptions {
   /** Clean references with the tutorial's isalpha rule (a model trained with lettersOnly). */
   lettersOnly?: boolean;
   resamples?: number;
+  /** Feature shards read at once (default 4): memory grows with it, not with the split. */
+  windowShards?: number;
 }
 
 export interface EvalReport extends Omit<TestReport, "decode"> {
@@ -48,16 +51,17 @@ export async function evaluateModel(store: ObjectStore, tf: Tf, opts: EvalOption
   const pointer = await readModelPointer(store, opts.model);
   const loaded = await loadPublishedModel(store, tf, pointer);
   try {
-    const splits = await loadSplits(store, opts.dataset, pointer.encoderId, { views: false });
-    const data = splits[opts.split];
-    const n = data.ids.length;
-    if (n === 0)
+    const scan = await scanShards(store, opts.dataset, pointer.encoderId, { countWords: false });
+    if (scan.images[opts.split] === 0)
       throw new Error(
         `dataset "${opts.dataset}" has no ${opts.split} images with features for ${pointer.encoderId}`,
       );
-    const refs = data.captions.map((caps) =>
-      caps.map((c) => cleanCaption(c, { lettersOnly: opts.lettersOnly })),
-    );
+    const data = {
+      // The clean vectors only: evaluation never reads augmented views.
+      source: storeShardSource(store, opts.dataset, pointer.encoderId),
+      scan,
+      windowShards: opts.windowShards ?? 4,
+    };
     const ctx = {
       decoder: tfjsDecoder(loaded.model),
       vocab: loaded.vocab,
@@ -65,19 +69,37 @@ export async function evaluateModel(store: ObjectStore, tf: Tf, opts: EvalOption
       index: loaded.index,
     };
     const decode = { ...DEFAULT_DECODE, ...opts.decode };
-    const model = await captionRows(ctx, data.features, n, decode);
-    const greedy = await captionRows(ctx, data.features, n, { method: "greedy" });
-    const rerank = loaded.index ? await captionRows(ctx, data.features, n, { method: "rerank" }) : model;
-    const nearest = loaded.index?.nearest(applyFeatureTransform(loaded.transform, data.features), n, 1);
-    const baseline = nearest
-      ? nearest.map((nb) => loaded.index!.captions[nb[0]!.index]?.[0] ?? "")
-      : new Array<string>(n).fill("");
-    const captions: Record<System, string[]> = {
-      model: model.map((c) => c.caption),
-      greedy: greedy.map((c) => c.caption),
-      rerank: rerank.map((c) => c.caption),
-      baseline,
-    };
+    // The split is streamed a window at a time; captions, references and the report's rows are kept
+    // (O(split) text: corpus scores need every image's).
+    const captions: Record<System, string[]> = { model: [], greedy: [], rerank: [], baseline: [] };
+    const refs: string[][][] = [];
+    const samples: EvalReport["samples"] = [];
+    for await (const window of splitWindows(data, opts.split)) {
+      const n = window.images.length;
+      const model = await captionRows(ctx, window.features, n, decode);
+      const greedy = await captionRows(ctx, window.features, n, { method: "greedy" });
+      const rerank = loaded.index ? await captionRows(ctx, window.features, n, { method: "rerank" }) : model;
+      const nearest = loaded.index?.nearest(applyFeatureTransform(loaded.transform, window.features), n, 1);
+      refs.push(...cleanedCaptions(window, { lettersOnly: opts.lettersOnly }));
+      window.images.forEach((img, i) => {
+        const row: Record<System, string> = {
+          model: model[i]!.caption,
+          greedy: greedy[i]!.caption,
+          rerank: rerank[i]!.caption,
+          baseline: nearest ? (loaded.index!.captions[nearest[i]![0]!.index]?.[0] ?? "") : "",
+        };
+        for (const s of SYSTEMS) captions[s].push(row[s]);
+        samples.push({
+          key: img.key,
+          file: img.file,
+          ...row,
+          references: img.captions,
+          confidence: model[i]!.confidence,
+          outOfDomain: model[i]!.outOfDomain,
+        });
+      });
+    }
+    const n = samples.length;
     const scores = Object.fromEntries(
       SYSTEMS.map((s) => [s, scoreWithIntervals(captions[s], refs, { resamples: opts.resamples })]),
     ) as Record<System, ScoresWithIntervals>;
@@ -91,18 +113,8 @@ export async function evaluateModel(store: ObjectStore, tf: Tf, opts: EvalOption
       decode,
       scores,
       calibration: loaded.index?.calibration ?? { a: 0, b: 0, oodThreshold: -1, rule: "no index" },
-      outOfDomain: { val: NaN, test: model.filter((c) => c.outOfDomain).length / n },
-      samples: data.ids.map((_, i) => ({
-        key: data.keys[i]!,
-        file: data.files[i]!,
-        model: captions.model[i]!,
-        greedy: captions.greedy[i]!,
-        rerank: captions.rerank[i]!,
-        baseline: captions.baseline[i]!,
-        references: data.captions[i]!,
-        confidence: model[i]!.confidence,
-        outOfDomain: model[i]!.outOfDomain,
-      })),
+      outOfDomain: { val: NaN, test: samples.filter((r) => r.outOfDomain).length / n },
+      samples,
       reportKey,
     };
     await putJson(store, reportKey, report);

@@ -11,17 +11,16 @@ import {
 } from "@capflow/common";
 import {
   applyFeatureTransform,
-  buildVocabulary,
   calibrate,
   CaptionIndex,
   captionRows,
   createCaptionModel,
   featureTransformFromJSON,
   fitFeatureTransform,
-  IDENTITY_TRANSFORM,
   publishModel,
   saveCaptionIndex,
   tfjsDecoder,
+  vocabularyFromCounts,
   vocabularyFromJSON,
   type Calibration,
   type FeatureTransform,
@@ -34,13 +33,20 @@ import {
   saveCheckpoint,
   type EpochMetrics,
 } from "../checkpoint/checkpoint-store.ts";
-import { maxCaptionLength, toCaptionSet } from "../data/caption-set.ts";
 import { loadGloveEmbeddings } from "../data/glove.ts";
-import { cleanedCaptions, loadSplits, trainingRows } from "../data/load-splits.ts";
+import { scanShards } from "../data/scan-shards.ts";
+import { storeShardSource } from "../data/shard-stream.ts";
 import { exactMatch, scoreWithIntervals, type ScoresWithIntervals } from "../eval/bootstrap.ts";
-import { evaluateLoss, trainEpoch } from "../train/index.ts";
 import { DEFAULT_SCHEDULE, learningRate, LrSchedule } from "../train/lr-schedule.ts";
 import { scoreCaptions } from "../eval/evaluate.ts";
+import {
+  cleanedCaptions,
+  splitWindows,
+  trainStreamedEpoch,
+  validateStreamed,
+  type StreamedData,
+  type WindowEncoding,
+} from "./streamed-epoch.ts";
 
 const epochGauge = metrics.gauge("capflow_trainer_epoch", "Epochs completed by the current run");
 const lossGauge = metrics.gauge("capflow_trainer_loss", "Mean per-token cross-entropy of the last epoch", [
@@ -122,29 +128,40 @@ export interface RunDeps {
  * One training run: resumes from the newest complete checkpoint, trains and evaluates every epoch,
  * checkpoints every epoch, then reports the test split against the retrieval baseline and publishes
  * the epoch with the best validation CIDEr-D.
+ *
+ * Feature vectors are streamed a window of `windowShards` shards at a time (streamed-epoch.ts); what
+ * still grows with the dataset is the retrieval index (it ships every training image's features by
+ * design), the validation captions (corpus BLEU and CIDEr-D) and the test report's rows.
  */
 export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<RunResult> {
   const { store, tf, log } = deps;
   const spec = TrainingJob.parse(specInput);
   const schedule = LrSchedule.parse(spec.schedule ?? DEFAULT_SCHEDULE);
-  const splits = await loadSplits(store, spec.dataset, spec.encoderId, {
-    views: spec.augmentedViews ?? true,
-  });
-  if (splits.train.ids.length === 0)
-    throw new Error(`dataset "${spec.dataset}" has no training images with features`);
   const clean = { lettersOnly: spec.lettersOnly };
-  const trainCleaned = cleanedCaptions(splits.train, clean);
-  const valCleaned = cleanedCaptions(splits.val, clean);
+  const scan = await scanShards(store, spec.dataset, spec.encoderId, clean);
+  if (scan.images.train === 0)
+    throw new Error(`dataset "${spec.dataset}" has no training images with features`);
+  // Augmented views are extra training rows with their source image's captions (training only: the
+  // feature transform, the index, validation and test see the clean images alone).
+  const views = (spec.augmentedViews ?? true) && scan.trainViews > 0;
+  const data: StreamedData = {
+    source: storeShardSource(store, spec.dataset, spec.encoderId),
+    trainSource: views ? storeShardSource(store, spec.dataset, spec.encoderId, { views }) : undefined,
+    scan,
+    windowShards: spec.windowShards,
+    prefetchShards: spec.prefetchShards,
+  };
 
   const latest = await latestCheckpoint(store, spec.runId, (epoch, why, reason) =>
     log.warn({ epoch, reason, why }, "skipping a checkpoint that does not load: resuming from an older one"),
   );
   const vocab = latest
     ? vocabularyFromJSON(latest.vocab)
-    : buildVocabulary(trainCleaned.flat(), { minCount: spec.minWordCount });
+    : vocabularyFromCounts(scan.trainWords, { minCount: spec.minWordCount });
+  // The tutorial's max_length: the longest training caption with `<start>`/`<end>`, capped at 40.
   const maxLength = latest
     ? Number((latest.config.model as { maxLength: number }).maxLength)
-    : (spec.maxLength ?? maxCaptionLength(trainCleaned));
+    : (spec.maxLength ?? Math.min(40, scan.longestTrainCaption + 2));
   let pretrainedEmbeddings: Float32Array<ArrayBuffer> | undefined;
   if (spec.wordVectorsKey) {
     const dim = Number(spec.model.embedDim ?? 200);
@@ -160,17 +177,12 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
     learningRate: spec.learningRate,
     pretrainedEmbeddings,
   };
-  // Fitted on the training split once; a resumed run reads it back so its features match.
+  // Fitted once, on a bounded sample: the first training shard (sqrt-l2 needs no statistic but the
+  // dimension, which this checks). A resumed run reads it back so its features match.
   const transform: FeatureTransform = latest
     ? featureTransformFromJSON(latest.config.featureTransform)
-    : fitFeatureTransform(spec.featureTransform, splits.train.features, splits.train.dim);
-  // Augmented views are extra training rows with their source image's captions; the transform above
-  // was fitted on the clean images alone, like validation and test are.
-  const trainRows = trainingRows(splits.train, trainCleaned);
-  const X = {
-    train: applyFeatureTransform(transform, trainRows.features),
-    val: applyFeatureTransform(transform, splits.val.features),
-  };
+    : await fitOnFirstShard(data, spec.featureTransform);
+  const enc: WindowEncoding = { transform, vocab, maxLength, clean };
   const model = createCaptionModel(tf, modelConfig);
   try {
     let history: EpochMetrics[] = [];
@@ -181,17 +193,15 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
       log.info({ runId: spec.runId, epoch: latest.epoch }, "resuming from checkpoint");
     }
     const resumedFrom = latest?.epoch ?? 0;
-    const trainSet = toCaptionSet(X.train, splits.train.dim, trainRows.cleaned, vocab, maxLength);
-    const valSet = toCaptionSet(X.val, splits.val.dim, valCleaned, vocab, maxLength);
     const decoder = tfjsDecoder(model);
     const method = spec.method === "prefix" ? "prefix" : "teacher";
     log.info(
       {
         runId: spec.runId,
-        train: splits.train.ids.length,
-        trainViews: trainRows.views,
-        val: splits.val.ids.length,
-        test: splits.test.ids.length,
+        ...scan.images,
+        trainViews: views ? scan.trainViews : 0,
+        shards: scan.shardsWith.train.length,
+        windowShards: spec.windowShards,
         vocab: vocab.size,
         maxLength,
         method,
@@ -206,34 +216,25 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
       const started = performance.now();
       // Epochs are 0-based for the shuffle: order is a pure function of (seed, epoch index).
       const valLosses = history.map((h) => h.valLoss);
-      const train = await trainEpoch(model, trainSet, {
+      const train = await trainStreamedEpoch(model, data, enc, {
         method,
         batchSize: spec.batchSize,
         seed: spec.seed,
         epoch: epoch - 1,
-        learningRateAt: (b, n) =>
+        signal: deps.signal,
+        learningRateAt: (progress) =>
           learningRate(spec.learningRate, schedule, {
-            at: epoch - 1 + b / n,
+            at: epoch - 1 + progress,
             epochs: spec.epochs,
             valLosses,
           }),
       });
       const seconds = (performance.now() - started) / 1000;
-      const valLoss = valSet.imageOf.length > 0 ? evaluateLoss(model, valSet) : NaN;
-      // Greedy on the already transformed features: cheap enough for every epoch.
-      const valCaptions = (
-        splits.val.ids.length > 0
-          ? await captionRows(
-              { decoder, vocab, transform: IDENTITY_TRANSFORM },
-              X.val,
-              splits.val.ids.length,
-              { method: "greedy" },
-            )
-          : []
-      ).map((c) => c.caption);
+      const val = await validateStreamed(model, decoder, data, enc, { signal: deps.signal });
+      const valLoss = val.loss;
       const scores =
-        valCaptions.length > 0
-          ? scoreCaptions(valCaptions, valCleaned)
+        val.hypotheses.length > 0
+          ? scoreCaptions(val.hypotheses, val.references)
           : { bleu1: 0, bleu2: 0, bleu3: 0, bleu4: 0, cider: 0 };
       const row: EpochMetrics = {
         epoch,
@@ -280,18 +281,13 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
       model.setWeights(ckpt.weights);
     }
     // The training features' index ships with the model: re-ranking and confidence in the workers.
-    // It holds the clean images only (their rows come first), as the retrieval baseline does.
-    const index = new CaptionIndex(
-      X.train.subarray(0, splits.train.ids.length * splits.train.dim),
-      splits.train.dim,
-      trainCleaned.map((caps) => caps.map((c) => c.join(" ")).filter(Boolean)),
-    );
+    const index = await buildIndex(data, enc);
     const ctx = { decoder, vocab, transform, index };
-    const calibration = await calibrateOn(ctx, splits.val, valCleaned);
-    index.calibration = calibration;
+    const val = await calibrateOn(ctx, data, clean);
+    index.calibration = val.calibration;
     const indexKey = `${keys.runPrefix(spec.runId)}index/`;
     await saveCaptionIndex(store, indexKey, index, transform);
-    const test = await testReport(ctx, splits, clean);
+    const test = await testReport(ctx, data, clean, val.similarities);
     const result: RunResult = {
       runId: spec.runId,
       epochs: spec.epochs,
@@ -342,47 +338,99 @@ export function selectEpoch(
 
 type Ctx = Parameters<typeof captionRows>[0];
 
-/** Confidence curve and out-of-domain threshold from the validation split, with the default decoding. */
+async function fitOnFirstShard(
+  data: StreamedData,
+  kind: FeatureTransform["kind"],
+): Promise<FeatureTransform> {
+  const first = await data.source(data.scan.shardsWith.train[0]!);
+  return fitFeatureTransform(kind, first.vectors, first.dim);
+}
+
+/**
+ * The retrieval index of every training image, filled a window at a time into one matrix: O(training
+ * split) by design (it ships with the model), and held twice while CaptionIndex makes its unit rows.
+ */
+async function buildIndex(data: StreamedData, enc: WindowEncoding): Promise<CaptionIndex> {
+  let features = new Float32Array(0);
+  let dim = 0;
+  let rows = 0;
+  const captions: string[][] = [];
+  for await (const window of splitWindows(data, "train")) {
+    if (rows === 0) {
+      dim = window.dim;
+      features = new Float32Array(data.scan.images.train * dim);
+    }
+    features.set(applyFeatureTransform(enc.transform, window.features), rows * dim);
+    rows += window.images.length;
+    for (const caps of cleanedCaptions(window, enc.clean))
+      captions.push(caps.map((c) => c.join(" ")).filter(Boolean));
+  }
+  return new CaptionIndex(features.subarray(0, rows * dim), dim, captions);
+}
+
+/**
+ * Confidence curve and out-of-domain threshold from the validation split, with the default decoding.
+ * Also returns each validation image's similarity to its nearest training image (the test report's
+ * out-of-domain share), so the split is decoded once.
+ */
 async function calibrateOn(
-  ctx: Ctx,
-  val: Awaited<ReturnType<typeof loadSplits>>["val"],
-  refs: string[][][],
-): Promise<Calibration> {
-  if (val.ids.length === 0) return ctx.index!.calibration;
-  const out = await captionRows(ctx, val.features, val.ids.length, DEFAULT_DECODE);
-  return calibrate(
-    out.map((o) => o.similarity),
-    out.map((o, i) => exactMatch(o.caption ? o.caption.split(" ") : [], refs[i]!)),
-  );
+  ctx: Ctx & { index: CaptionIndex },
+  data: StreamedData,
+  clean: { lettersOnly: boolean },
+): Promise<{ calibration: Calibration; similarities: number[] }> {
+  const similarities: number[] = [];
+  const correct: boolean[] = [];
+  for await (const window of splitWindows(data, "val")) {
+    const refs = cleanedCaptions(window, clean);
+    const out = await captionRows(ctx, window.features, window.images.length, DEFAULT_DECODE);
+    out.forEach((o, i) => {
+      similarities.push(o.similarity);
+      correct.push(exactMatch(o.caption ? o.caption.split(" ") : [], refs[i]!));
+    });
+  }
+  if (similarities.length === 0) return { calibration: ctx.index.calibration, similarities };
+  return { calibration: calibrate(similarities, correct), similarities };
 }
 
 async function testReport(
   ctx: Ctx & { index: CaptionIndex; vocab: Vocabulary },
-  splits: Awaited<ReturnType<typeof loadSplits>>,
+  data: StreamedData,
   clean: { lettersOnly: boolean },
+  valSimilarities: readonly number[],
 ): Promise<TestReport> {
-  const { test, val } = splits;
-  const refs = cleanedCaptions(test, clean);
-  const n = test.ids.length;
-  const model = n ? await captionRows(ctx, test.features, n, DEFAULT_DECODE) : [];
-  const greedy = n ? await captionRows(ctx, test.features, n, { method: "greedy" }) : [];
-  const rerank = n ? await captionRows(ctx, test.features, n, { method: "rerank" }) : [];
-  // The floor to beat: each test image gets the first caption (its name) of its nearest training
-  // image, by cosine similarity of the same transformed features the model sees.
-  const nearest = ctx.index.nearest(applyFeatureTransform(ctx.transform, test.features), n, 1);
-  const baseline = nearest.map((nb) => ctx.index.captions[nb[0]!.index]?.[0] ?? "");
-  const captions: Record<System, string[]> = {
-    model: model.map((c) => c.caption),
-    greedy: greedy.map((c) => c.caption),
-    rerank: rerank.map((c) => c.caption),
-    baseline,
-  };
-  const valSims = val.ids.length
-    ? ctx.index.nearest(applyFeatureTransform(ctx.transform, val.features), val.ids.length, 1)
-    : [];
+  const captions: Record<System, string[]> = { model: [], greedy: [], rerank: [], baseline: [] };
+  const refs: string[][][] = [];
+  const samples: TestReport["samples"] = [];
+  for await (const window of splitWindows(data, "test")) {
+    const n = window.images.length;
+    const model = await captionRows(ctx, window.features, n, DEFAULT_DECODE);
+    const greedy = await captionRows(ctx, window.features, n, { method: "greedy" });
+    const rerank = await captionRows(ctx, window.features, n, { method: "rerank" });
+    // The floor to beat: each test image gets the first caption (its name) of its nearest training
+    // image, by cosine similarity of the same transformed features the model sees.
+    const nearest = ctx.index.nearest(applyFeatureTransform(ctx.transform, window.features), n, 1);
+    refs.push(...cleanedCaptions(window, clean));
+    window.images.forEach((img, i) => {
+      const row: Record<System, string> = {
+        model: model[i]!.caption,
+        greedy: greedy[i]!.caption,
+        rerank: rerank[i]!.caption,
+        baseline: ctx.index.captions[nearest[i]![0]!.index]?.[0] ?? "",
+      };
+      for (const s of SYSTEMS) captions[s].push(row[s]);
+      samples.push({
+        key: img.key,
+        file: img.file,
+        ...row,
+        references: img.captions,
+        confidence: model[i]!.confidence,
+        outOfDomain: model[i]!.outOfDomain,
+      });
+    });
+  }
   const share = (flags: boolean[]) => (flags.length ? flags.filter(Boolean).length / flags.length : 0);
   return {
-    images: n,
+    images: samples.length,
     decode: DEFAULT_DECODE,
     scores: Object.fromEntries(SYSTEMS.map((s) => [s, scoreWithIntervals(captions[s], refs)])) as Record<
       System,
@@ -390,19 +438,9 @@ async function testReport(
     >,
     calibration: ctx.index.calibration,
     outOfDomain: {
-      val: share(valSims.map((nb) => ctx.index.outOfDomain(nb[0]!.similarity))),
-      test: share(model.map((c) => c.outOfDomain)),
+      val: share(valSimilarities.map((s) => ctx.index.outOfDomain(s))),
+      test: share(samples.map((s) => s.outOfDomain)),
     },
-    samples: test.ids.map((_, i) => ({
-      key: test.keys[i]!,
-      file: test.files[i]!,
-      model: captions.model[i]!,
-      greedy: captions.greedy[i]!,
-      rerank: captions.rerank[i]!,
-      baseline: captions.baseline[i]!,
-      references: test.captions[i]!,
-      confidence: model[i]!.confidence,
-      outOfDomain: model[i]!.outOfDomain,
-    })),
+    samples,
   };
 }

@@ -159,6 +159,16 @@ export async function trainEpoch(
 
 /** Mean per-token cross-entropy of `model` on `data` (no dropout, no update), teacher-forced. */
 export function evaluateLoss(model: CaptionModel, data: CaptionSet, batchSize = 128): number {
+  const { weighted, tokens } = evaluateLossSums(model, data, batchSize);
+  return tokens ? weighted / tokens : NaN;
+}
+
+/** Token-weighted loss sum and token count: what a loss over many windows adds up. */
+export function evaluateLossSums(
+  model: CaptionModel,
+  data: CaptionSet,
+  batchSize = 128,
+): { weighted: number; tokens: number } {
   const n = numCaptions(data);
   const order = [...Array(n).keys()].sort((a, b) => captionLength(data, a) - captionLength(data, b));
   let weighted = 0;
@@ -168,7 +178,7 @@ export function evaluateLoss(model: CaptionModel, data: CaptionSet, batchSize = 
     weighted += loss * count;
     tokens += count;
   }
-  return tokens ? weighted / tokens : NaN;
+  return { weighted, tokens };
 }
 
 function tokenCount(batch: TrainBatch): number {
