@@ -20,7 +20,7 @@ import {
   type Tf,
 } from "@capflow/ml";
 import { loadSplits } from "../data/load-splits.ts";
-import { SYSTEMS, type System, type TestReport } from "../run/train-run.ts";
+import { sampleRows, SYSTEMS, type System, type TestReport } from "./test-report.ts";
 import { scoreWithIntervals, type ScoresWithIntervals } from "./bootstrap.ts";
 
 export interface EvalOptions {
@@ -92,17 +92,7 @@ export async function evaluateModel(store: ObjectStore, tf: Tf, opts: EvalOption
       scores,
       calibration: loaded.index?.calibration ?? { a: 0, b: 0, oodThreshold: -1, rule: "no index" },
       outOfDomain: { val: NaN, test: model.filter((c) => c.outOfDomain).length / n },
-      samples: data.ids.map((_, i) => ({
-        key: data.keys[i]!,
-        file: data.files[i]!,
-        model: captions.model[i]!,
-        greedy: captions.greedy[i]!,
-        rerank: captions.rerank[i]!,
-        baseline: captions.baseline[i]!,
-        references: data.captions[i]!,
-        confidence: model[i]!.confidence,
-        outOfDomain: model[i]!.outOfDomain,
-      })),
+      samples: sampleRows(data, captions, model),
       reportKey,
     };
     await putJson(store, reportKey, report);

@@ -4,7 +4,6 @@ import {
   metrics,
   putJson,
   TrainingJob,
-  type DecodeChoice,
   type JobInput,
   type Logger,
   type ObjectStore,
@@ -41,6 +40,7 @@ import { exactMatch, scoreWithIntervals, type ScoresWithIntervals } from "../eva
 import { evaluateLoss, trainEpoch } from "../train/index.ts";
 import { DEFAULT_SCHEDULE, learningRate, LrSchedule } from "../train/lr-schedule.ts";
 import { scoreCaptions } from "../eval/evaluate.ts";
+import { sampleRows, SYSTEMS, type System, type TestReport } from "../eval/test-report.ts";
 
 const epochGauge = metrics.gauge("capflow_trainer_epoch", "Epochs completed by the current run");
 const lossGauge = metrics.gauge("capflow_trainer_loss", "Mean per-token cross-entropy of the last epoch", [
@@ -69,35 +69,6 @@ export interface RunProgress {
   valLoss?: number;
   cider?: number;
   etaSeconds?: number;
-}
-
-/** What the test report compares, each on the same images with the same references. */
-export const SYSTEMS = ["model", "greedy", "rerank", "baseline"] as const;
-export type System = (typeof SYSTEMS)[number];
-export const SYSTEM_LABELS: Record<System, string> = {
-  model: "model (default: beam + length penalty)",
-  greedy: "model, greedy",
-  rerank: "model, retrieval re-rank",
-  baseline: "retrieval baseline (normalised)",
-};
-
-export interface TestReport {
-  images: number;
-  /** The default decoding (what the API and bulk jobs use unless asked otherwise). */
-  decode: DecodeChoice;
-  scores: Record<System, ScoresWithIntervals>;
-  calibration: Calibration;
-  /** Share of images flagged out of domain. */
-  outOfDomain: { val: number; test: number };
-  samples: Array<
-    {
-      key: string;
-      file: string;
-      references: string[];
-      confidence: number;
-      outOfDomain: boolean;
-    } & Record<System, string>
-  >;
 }
 
 export interface RunResult {
@@ -386,16 +357,6 @@ async function testReport(
       val: share(valSims.map((nb) => ctx.index.outOfDomain(nb[0]!.similarity))),
       test: share(model.map((c) => c.outOfDomain)),
     },
-    samples: test.ids.map((_, i) => ({
-      key: test.keys[i]!,
-      file: test.files[i]!,
-      model: captions.model[i]!,
-      greedy: captions.greedy[i]!,
-      rerank: captions.rerank[i]!,
-      baseline: captions.baseline[i]!,
-      references: test.captions[i]!,
-      confidence: model[i]!.confidence,
-      outOfDomain: model[i]!.outOfDomain,
-    })),
+    samples: sampleRows(test, captions, model),
   };
 }
