@@ -11,7 +11,10 @@ import {
   readDatasetInfo,
   startRuntime,
   CommonEnv,
+  getJson,
+  keys,
   type LocalStore,
+  type ShardList,
 } from "@capflow/common";
 import { ingestDataset } from "@capflow/ingest";
 import { loadTf, type Encoder } from "@capflow/ml";
@@ -21,7 +24,6 @@ import { extractShard, writeShard } from "@capflow/feature-worker";
 import { freshPrefix, localStore, redisUrl, tempDir } from "../support/services.ts";
 import { preparePublishedModel } from "../support/pipeline.ts";
 import { drawImage, writeJsonlDataset } from "../support/images.ts";
-import { getJson, keys, type ShardList } from "@capflow/common";
 
 /**
  * The capflow command as a user runs it: a child process, stdout and stderr read apart. A model is

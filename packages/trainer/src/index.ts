@@ -1,10 +1,5 @@
 export { main } from "./main.ts";
-export {
-  trainRun,
-  type RunResult,
-  type RunProgress,
-  type TrainingSpec,
-} from "./run/train-run.ts";
+export { trainRun, type RunResult, type RunProgress, type TrainingSpec } from "./run/train-run.ts";
 export { createTrainerWorker } from "./jobs/training.ts";
 export * from "./checkpoint/checkpoint-store.ts";
 export * from "./eval/index.ts";

@@ -1,7 +1,5 @@
 import { getJson, NotFoundError, type ObjectStore, type ShardFailure, type ShardList } from "@capflow/common";
-import type { Encoder } from "@capflow/ml";
-import { PIXELS_PER_IMAGE } from "@capflow/ml";
-import { preprocessImage } from "@capflow/ml";
+import { PIXELS_PER_IMAGE, preprocessImage, type Encoder } from "@capflow/ml";
 import { IsolationGate } from "../isolation-gate.ts";
 
 export type { ShardFailure, ShardList };

@@ -6,6 +6,7 @@
 import {
   DEFAULT_DECODE,
   putJson,
+  readModelPointer,
   type DecodeChoiceInput,
   type ObjectStore,
   type Split,
@@ -15,7 +16,6 @@ import {
   captionRows,
   cleanCaption,
   loadPublishedModel,
-  readModelPointer,
   tfjsDecoder,
   type Tf,
 } from "@capflow/ml";
