@@ -31,8 +31,9 @@ import {
   type CaptionAnswer,
 } from "./captions.ts";
 import { asFetchError, fetchUrl, FetchUrlError, type FetchedUrl } from "./fetch-url.ts";
-import { openApiDocument } from "./openapi.ts";
+import { openApiDocument, servedDocument } from "./openapi.ts";
 import { ApiProblem } from "./problem.ts";
+import { registeredRoutes, trackRoutes } from "./route-table.ts";
 import { CaptionJobRequest, CaptionQuery, CaptionRequestJson, describeIssues } from "./schemas.ts";
 
 export type { ApiConfig } from "./api-env.ts";
@@ -105,6 +106,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     // Ids in paths are ours (content hashes, batch ids); no need for long URLs.
     routerOptions: { maxParamLength: 200 },
   });
+  trackRoutes(app);
   const ctx = { connection: deps.redis, prefix: deps.prefix };
   const queue = createQueue("captions", ctx);
   // Job.waitUntilFinished adds a 'closing' listener on the queue per waiting request; their number is
@@ -249,8 +251,12 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       store: () => store.ping(),
     },
   });
-  const doc = openApiDocument({ apiKey: Boolean(config.apiKey) });
-  app.get("/openapi.json", async () => doc);
+  // Built on first request, when every route (the web page's and admin's too) is registered.
+  let doc: Record<string, unknown> | undefined;
+  app.get("/openapi.json", async () => {
+    doc ??= servedDocument(openApiDocument({ apiKey: Boolean(config.apiKey) }), registeredRoutes(app));
+    return doc;
+  });
 
   const uploadSlot = new WeakMap<FastifyRequest, () => void>();
   const admitCaption = async (req: FastifyRequest, reply: FastifyReply) => {
