@@ -13,6 +13,8 @@ export default tseslint.config(
       "@typescript-eslint/no-misused-promises": "error",
       "@typescript-eslint/switch-exhaustiveness-check": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      // One import statement per module (a second one from @capflow/common crept into bulk-admission.ts).
+      "no-duplicate-imports": ["error", { allowSeparateTypeImports: true }],
     },
   },
 );

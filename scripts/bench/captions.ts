@@ -54,8 +54,7 @@ import {
   type Tf,
 } from "@capflow/ml";
 import { buildApiServer } from "@capflow/api";
-import { Captioner } from "@capflow/caption-worker";
-import { createCaptionWorkers } from "@capflow/caption-worker";
+import { Captioner, createCaptionWorkers } from "@capflow/caption-worker";
 import { saveCheckpoint } from "@capflow/trainer";
 import {
   cores,

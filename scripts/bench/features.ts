@@ -41,8 +41,7 @@ import {
 } from "@capflow/common";
 import { loadEncoder, preprocessImage, rowCosines, summariseCosines, type Encoder } from "@capflow/ml";
 import { ingestDataset } from "@capflow/ingest";
-import { createFeatureWorker } from "@capflow/feature-worker";
-import { extractShard } from "@capflow/feature-worker";
+import { createFeatureWorker, extractShard } from "@capflow/feature-worker";
 import { cpuSecondsPerImage, throughput } from "./features-bare.ts";
 import { fmaPeak, type FmaPeak } from "./_fma-peak.ts";
 import {

@@ -9,8 +9,7 @@
  * after the same number of (full) epochs with each method.
  */
 import { parseArgs } from "node:util";
-import { loadTf } from "@capflow/ml";
-import { createCaptionModel, prefixSamples, type CaptionSet } from "@capflow/ml";
+import { createCaptionModel, loadTf, prefixSamples, type CaptionSet } from "@capflow/ml";
 import { evaluateLoss, rng, trainEpoch } from "@capflow/trainer";
 
 const { values } = parseArgs({

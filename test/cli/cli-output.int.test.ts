@@ -3,25 +3,26 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import pino from "pino";
-import type { Worker } from "bullmq";
 import {
   createQueue,
   createRedis,
   readDatasetInfo,
   startRuntime,
   CommonEnv,
+  getJson,
+  keys,
   type LocalStore,
+  type ShardList,
 } from "@capflow/common";
 import { ingestDataset } from "@capflow/ingest";
-import { loadTf, type Encoder } from "@capflow/ml";
+import type { Encoder } from "@capflow/ml";
 import { waitForBulkFeatures } from "@capflow/cli";
-import { Captioner, createCaptionWorkers } from "@capflow/caption-worker";
+import type { Captioner } from "@capflow/caption-worker";
 import { extractShard, writeShard } from "@capflow/feature-worker";
 import { freshPrefix, localStore, redisUrl, tempDir } from "../support/services.ts";
 import { preparePublishedModel } from "../support/pipeline.ts";
+import { startCaptioner, startCaptionWorkers, type CaptionWorkers } from "../support/caption-workers.ts";
 import { drawImage, writeJsonlDataset } from "../support/images.ts";
-import { getJson, keys, type ShardList } from "@capflow/common";
 
 /**
  * The capflow command as a user runs it: a child process, stdout and stderr read apart. A model is
@@ -64,37 +65,21 @@ const logLines = (text: string) =>
     .filter((o) => "level" in o && "msg" in o);
 
 describe("capflow on the command line", () => {
-  const silent = pino({ level: "silent" });
   let store: LocalStore;
   let encoder: Encoder;
   let dataset: string;
   let captioner: Captioner;
   let prefix: string;
-  let workers: { online: Worker; bulk: Worker };
-  const conns: Array<ReturnType<typeof createRedis>> = [];
+  let workers: CaptionWorkers;
   let env: Record<string, string>;
 
   beforeAll(async () => {
     store = await localStore();
     const prepared = await preparePublishedModel(store, { images: 24, epochs: 1 });
     ({ encoder, dataset } = prepared);
-    const { tf } = await loadTf();
-    captioner = new Captioner({ store, tf, log: silent, encoder, maxBatch: 32, maxWaitMs: 5 });
+    captioner = await startCaptioner(store, encoder);
     prefix = freshPrefix();
-    workers = createCaptionWorkers({
-      captioner,
-      store,
-      connect: () => {
-        const c = createRedis(redisUrl(), "worker");
-        conns.push(c);
-        return c;
-      },
-      prefix,
-      log: silent,
-      concurrency: 8,
-      bulkConcurrency: 2,
-      maxPixels: 50_000_000,
-    });
+    workers = startCaptionWorkers({ captioner, store, prefix });
     // Info level on purpose: every log line a command writes must land on stderr.
     env = {
       CAPFLOW_REDIS_URL: redisUrl(),
@@ -104,8 +89,7 @@ describe("capflow on the command line", () => {
     };
   });
   afterAll(async () => {
-    await workers?.online.close();
-    await workers?.bulk.close();
+    await workers?.close();
     const conn = createRedis(redisUrl(), "producer");
     for (const name of ["captions", "caption-bulk", "features"] as const) {
       const q = createQueue(name, { connection: conn, prefix });
@@ -113,7 +97,6 @@ describe("capflow on the command line", () => {
       await q.close();
     }
     conn.disconnect();
-    for (const c of conns) c.disconnect();
     captioner?.dispose();
   });
 

@@ -2,8 +2,14 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { LocalStore, keys, listShardIndexes, readDatasetInfo, getJson } from "@capflow/common";
-import { readModelPointer } from "@capflow/ml";
+import {
+  LocalStore,
+  keys,
+  listShardIndexes,
+  readDatasetInfo,
+  readModelPointer,
+  getJson,
+} from "@capflow/common";
 import { tempDir } from "../support/services.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");

@@ -6,14 +6,13 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type BrowserContext } from "playwright-core";
 import pino from "pino";
-import type { Worker } from "bullmq";
 import { createQueue, createRedis, QUEUE_NAMES, type LocalStore } from "@capflow/common";
-import { loadTf } from "@capflow/ml";
 import { buildApiServer, registerWebUi, type ApiConfig, type StatusDeps } from "@capflow/api";
-import { Captioner, createCaptionWorkers } from "@capflow/caption-worker";
+import type { Captioner } from "@capflow/caption-worker";
 import { writeReport } from "@capflow/trainer";
 import { drawImage } from "../support/images.ts";
 import { preparePublishedModel } from "../support/pipeline.ts";
+import { startCaptioner, startCaptionWorkers, type CaptionWorkers } from "../support/caption-workers.ts";
 import { freshPrefix, localStore, redisUrl, tempDir } from "../support/services.ts";
 
 /**
@@ -37,8 +36,7 @@ describe("the web page", () => {
   const silent = pino({ level: "silent" });
   let store: LocalStore;
   let captioner: Captioner;
-  let workers: { online: Worker; bulk: Worker };
-  const conns: Array<ReturnType<typeof createRedis>> = [];
+  let workers: CaptionWorkers;
   let conn: ReturnType<typeof createRedis>;
   let prefix: string;
   let app: Awaited<ReturnType<typeof buildApiServer>>;
@@ -61,30 +59,9 @@ describe("the web page", () => {
     runId = prepared.result.runId;
     dataset = prepared.dataset;
     await writeReport(store, runId);
-    const { tf } = await loadTf();
-    captioner = new Captioner({
-      store,
-      tf,
-      log: silent,
-      encoder: prepared.encoder,
-      maxBatch: 32,
-      maxWaitMs: 5,
-    });
+    captioner = await startCaptioner(store, prepared.encoder);
     prefix = freshPrefix();
-    workers = createCaptionWorkers({
-      captioner,
-      store,
-      connect: () => {
-        const c = createRedis(redisUrl(), "worker");
-        conns.push(c);
-        return c;
-      },
-      prefix,
-      log: silent,
-      concurrency: 8,
-      bulkConcurrency: 2,
-      maxPixels: 50_000_000,
-    });
+    workers = startCaptionWorkers({ captioner, store, prefix });
     conn = createRedis(redisUrl(), "producer");
     const config: ApiConfig = {
       apiKey: KEY,
@@ -129,14 +106,12 @@ describe("the web page", () => {
     await fs.rm(userDataDir, { recursive: true, force: true });
     imageServer?.close();
     await app?.close();
-    await workers?.online.close();
-    await workers?.bulk.close();
+    await workers?.close();
     for (const name of QUEUE_NAMES) {
       await queues[name]?.obliterate({ force: true });
       await queues[name]?.close();
     }
     conn?.disconnect();
-    for (const c of conns) c.disconnect();
     captioner?.dispose();
   });
 

@@ -10,8 +10,7 @@ import {
 } from "@capflow/common";
 import { loadEncoder, loadTf, type Encoder } from "@capflow/ml";
 import { ingestDataset } from "@capflow/ingest";
-import { extractShard } from "@capflow/feature-worker";
-import { writeShard } from "@capflow/feature-worker";
+import { extractShard, writeShard } from "@capflow/feature-worker";
 import { trainRun, type RunResult } from "@capflow/trainer";
 import { freshPrefix, redisUrl, tempDir } from "./services.ts";
 import { writeJsonlDataset } from "./images.ts";

@@ -1,4 +1,3 @@
-import type { RedisClient } from "@capflow/common";
 import {
   captionShardJobId,
   keys,
@@ -6,6 +5,7 @@ import {
   readDatasetInfo,
   waitReady,
   type ObjectStore,
+  type RedisClient,
   type TypedQueue,
 } from "@capflow/common";
 import type { BulkLimits } from "./api-env.ts";

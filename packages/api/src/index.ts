@@ -10,12 +10,10 @@ export {
   pipelineStatus,
   listDatasets,
   listModels,
-  readPublished,
   type PipelineStatus,
   type DatasetStatus,
   type RunStatus,
   type StatusDeps,
-  type ModelPointer,
 } from "./status/pipeline-status.ts";
 export { featureProgress, type FeatureProgress } from "./status/feature-status.ts";
 export { registerWebUi } from "./web-routes.ts";

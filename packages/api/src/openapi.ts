@@ -10,6 +10,32 @@ import {
   CaptionPending,
   CaptionRequestJson,
 } from "./schemas.ts";
+import { ADMIN_KEY_HEADER } from "./access.ts";
+import { CleanBody, ConcurrencyBody, FailedQuery } from "./admin/admin-schemas.ts";
+import { type RegisteredRoute } from "./route-table.ts";
+
+/**
+ * Routes the document leaves out: bull-board's own UI and the JSON it calls, under /admin/queues
+ * (a third-party page, not an API of ours).
+ */
+export const UNDOCUMENTED = /^\/admin\/queues(\/|$)/;
+
+/**
+ * The document as one server serves it: only the operations that server registered (the web page
+ * and the admin routes are registered by the API process, not by every server a test builds).
+ */
+export function servedDocument(
+  doc: Record<string, unknown>,
+  routes: readonly RegisteredRoute[],
+): Record<string, unknown> {
+  const served = new Set(routes.map((r) => `${r.method} ${r.path}`));
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
+    const kept = Object.entries(ops).filter(([method]) => served.has(`${method} ${path}`));
+    if (kept.length) paths[path] = Object.fromEntries(kept);
+  }
+  return { ...doc, paths };
+}
 
 /** The OpenAPI 3.1 document, generated from the same zod schemas that validate requests. */
 export function openApiDocument(opts: { apiKey: boolean }): Record<string, unknown> {
@@ -30,6 +56,24 @@ export function openApiDocument(opts: { apiKey: boolean }): Record<string, unkno
           : { type: "string" },
   }));
   const security = opts.apiKey ? [{ apiKey: [] }, { bearer: [] }] : [];
+  const html = (description: string) => ({
+    description,
+    content: { "text/html": { schema: { type: "string" } } },
+  });
+  const queue = { name: "queue", in: "path", required: true, schema: { type: "string" } };
+  // Admin routes: their own key (header, bearer or cookie; access.ts); read-only without one.
+  const admin = (summary: string, extra: Record<string, unknown> = {}) => ({
+    summary,
+    tags: ["admin"],
+    security: [{ adminKey: [] }, { bearer: [] }],
+    ...extra,
+    responses: {
+      "200": { description: "Done", content: json(z.unknown()) },
+      "401": error("Missing or wrong admin key"),
+      "403": error("Changes need the admin key"),
+      "404": error("No such queue"),
+    },
+  });
   const common = {
     "400": error("A malformed request; `issues` names each bad field"),
     ...(opts.apiKey ? { "401": error("Missing or wrong API key") } : {}),
@@ -41,17 +85,14 @@ export function openApiDocument(opts: { apiKey: boolean }): Record<string, unkno
       version: "1",
       description: "Image captioning: single images and bulk jobs over ingested datasets.",
     },
-    ...(opts.apiKey
-      ? {
-          components: {
-            securitySchemes: {
-              apiKey: { type: "apiKey", in: "header", name: "x-api-key" },
-              bearer: { type: "http", scheme: "bearer" },
-            },
-          },
-          security,
-        }
-      : {}),
+    components: {
+      securitySchemes: {
+        ...(opts.apiKey ? { apiKey: { type: "apiKey", in: "header", name: "x-api-key" } } : {}),
+        adminKey: { type: "apiKey", in: "header", name: ADMIN_KEY_HEADER },
+        bearer: { type: "http", scheme: "bearer" },
+      },
+    },
+    ...(opts.apiKey ? { security } : {}),
     paths: {
       "/v1/captions": {
         post: {
@@ -185,6 +226,78 @@ export function openApiDocument(opts: { apiKey: boolean }): Record<string, unkno
       },
       "/openapi.json": {
         get: { summary: "This document", security: [], responses: { "200": { description: "OpenAPI 3.1" } } },
+      },
+      "/v1/status": {
+        get: {
+          summary: "Where the pipeline stands: datasets, feature shards, runs, models, bulk jobs",
+          parameters: [{ name: "dataset", in: "query", required: false, schema: { type: "string" } }],
+          responses: {
+            "200": { description: "The status (the pipeline page shows it)", content: json(z.unknown()) },
+            ...common,
+            "404": error("No ingested dataset of that name"),
+          },
+        },
+      },
+      "/v1/runs/{runId}/report": {
+        get: {
+          summary: "A training run's HTML report (written by `capflow report <run>`)",
+          parameters: [{ name: "runId", in: "path", required: true, schema: { type: "string" } }],
+          responses: { "200": html("The report"), ...common, "404": error("No report for that run") },
+        },
+      },
+      "/": {
+        get: {
+          summary: "The web page: caption an image",
+          security: [],
+          responses: { "200": html("The page") },
+        },
+      },
+      "/pipeline": {
+        get: {
+          summary: "The web page: datasets, runs and bulk jobs",
+          security: [],
+          responses: { "200": html("The page") },
+        },
+      },
+      "/ui/{file}": {
+        get: {
+          summary: "The web page's scripts and styles",
+          security: [],
+          parameters: [{ name: "file", in: "path", required: true, schema: { type: "string" } }],
+          responses: { "200": { description: "The file" }, "404": error("No such file") },
+        },
+      },
+      "/admin/api/queues": { get: admin("Every queue's counts, paused state and concurrency") },
+      "/admin/api/queues/{queue}": { get: admin("One queue's counts", { parameters: [queue] }) },
+      "/admin/api/queues/{queue}/failed": {
+        get: admin("A queue's failed jobs", {
+          parameters: [
+            queue,
+            ...Object.keys(FailedQuery.shape).map((name) => ({
+              name,
+              in: "query",
+              required: false,
+              schema: { type: "integer" },
+            })),
+          ],
+        }),
+      },
+      "/admin/api/queues/{queue}/pause": { post: admin("Pause a queue", { parameters: [queue] }) },
+      "/admin/api/queues/{queue}/resume": { post: admin("Resume a queue", { parameters: [queue] }) },
+      "/admin/api/queues/{queue}/retry-failed": {
+        post: admin("Retry a queue's failed jobs", { parameters: [queue] }),
+      },
+      "/admin/api/queues/{queue}/clean": {
+        post: admin("Remove old jobs of one state", {
+          parameters: [queue],
+          requestBody: { required: false, content: json(CleanBody, "input") },
+        }),
+      },
+      "/admin/api/queues/{queue}/concurrency": {
+        put: admin("Set (or clear, with null) a queue's global concurrency", {
+          parameters: [queue],
+          requestBody: { required: true, content: json(ConcurrencyBody, "input") },
+        }),
       },
     },
   };

@@ -30,10 +30,12 @@ import {
   storeImage,
   type CaptionAnswer,
 } from "./captions.ts";
-import { asFetchError, fetchUrl, FetchUrlError, type FetchedUrl } from "./fetch-url.ts";
-import { openApiDocument } from "./openapi.ts";
+import { errorResponse, ValidationProblem } from "./error-response.ts";
+import { asFetchError, fetchUrl, type FetchedUrl } from "./fetch-url.ts";
+import { openApiDocument, servedDocument } from "./openapi.ts";
 import { ApiProblem } from "./problem.ts";
-import { CaptionJobRequest, CaptionQuery, CaptionRequestJson, describeIssues } from "./schemas.ts";
+import { registeredRoutes, trackRoutes } from "./route-table.ts";
+import { CaptionJobRequest, CaptionQuery, CaptionRequestJson } from "./schemas.ts";
 
 export type { ApiConfig } from "./api-env.ts";
 
@@ -85,17 +87,6 @@ const REJECT_REASONS = new Set([
   "redis_unavailable",
 ]);
 
-/** HTTP status of each fetch failure: the client's URL at fault (4xx) or the remote server (5xx). */
-const FETCH_STATUS: Record<FetchUrlError["code"], number> = {
-  bad_url: 400,
-  refused_address: 400,
-  too_many_redirects: 400,
-  too_large: 413,
-  http_status: 400,
-  fetch_failed: 502,
-  timeout: 504,
-};
-
 /** The HTTP API: single captions, bulk caption jobs, OpenAPI, health and metrics on one port. */
 export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, store, log } = deps;
@@ -105,6 +96,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     // Ids in paths are ours (content hashes, batch ids); no need for long URLs.
     routerOptions: { maxParamLength: 200 },
   });
+  trackRoutes(app);
   const ctx = { connection: deps.redis, prefix: deps.prefix };
   const queue = createQueue("captions", ctx);
   // Job.waitUntilFinished adds a 'closing' listener on the queue per waiting request; their number is
@@ -194,50 +186,11 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    let status = 500;
-    let code = "internal";
-    let message = "internal error";
-    let extra: Record<string, unknown> = {};
-    if (err instanceof ApiProblem) {
-      status = err.status;
-      code = err.code;
-      message = err.message;
-      void reply.headers(err.headers);
-    } else if (err instanceof FetchUrlError) {
-      // Classified where it happened (fetch-url.ts): a refused socket to the user's host is the
-      // remote's fault, never a Redis outage. The detail (addresses, DNS answers) stays in the log.
-      status = FETCH_STATUS[err.code];
-      code = err.code;
-      message = `fetching the URL: ${err.message}`;
-      log.info({ code, detail: err.detail, route: req.routeOptions.url }, "url fetch refused or failed");
-    } else if (err.code === "FST_ERR_CTP_BODY_TOO_LARGE" || err.code === "FST_REQ_FILE_TOO_LARGE") {
-      status = 413;
-      code = "too_large";
-      message = `the body is larger than ${config.maxBodyBytes} bytes`;
-    } else if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
-      status = 415;
-      code = "unsupported_media_type";
-      message = "send JSON, multipart/form-data, image/* or application/octet-stream";
-    } else if (isValidation(err)) {
-      status = 400;
-      code = "bad_request";
-      const d = describeIssues(err.zod);
-      message = d.message;
-      extra = { issues: d.issues };
-    } else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      status = err.statusCode;
-      code = status === 413 ? "too_large" : "bad_request";
-      message = err.message;
-    } else if (/Connection is closed|Stream isn't writeable|ECONNREFUSED/.test(err.message)) {
-      status = 503;
-      code = "redis_unavailable";
-      message = "the queue is unavailable, retry shortly";
-      void reply.header("retry-after", "5");
-    } else {
-      log.error({ err, route: req.routeOptions.url }, "request failed");
-    }
-    if (REJECT_REASONS.has(code)) rejected.inc({ reason: code });
-    return reply.code(status).send({ error: code, message, ...extra });
+    const answer = errorResponse(err, { maxBodyBytes: config.maxBodyBytes });
+    if (answer.log)
+      log[answer.log.level]({ ...answer.log.fields, route: req.routeOptions.url }, answer.log.msg);
+    if (REJECT_REASONS.has(answer.body.error)) rejected.inc({ reason: answer.body.error });
+    return reply.code(answer.status).headers(answer.headers).send(answer.body);
   });
   app.setNotFoundHandler(async (req, reply) =>
     reply.code(404).send({ error: "not_found", message: `no route ${req.method} ${req.url.split("?")[0]}` }),
@@ -249,8 +202,12 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
       store: () => store.ping(),
     },
   });
-  const doc = openApiDocument({ apiKey: Boolean(config.apiKey) });
-  app.get("/openapi.json", async () => doc);
+  // Built on first request, when every route (the web page's and admin's too) is registered.
+  let doc: Record<string, unknown> | undefined;
+  app.get("/openapi.json", async () => {
+    doc ??= servedDocument(openApiDocument({ apiKey: Boolean(config.apiKey) }), registeredRoutes(app));
+    return doc;
+  });
 
   const uploadSlot = new WeakMap<FastifyRequest, () => void>();
   const admitCaption = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -367,13 +324,6 @@ function sendAnswer(reply: FastifyReply, answer: CaptionAnswer) {
       return reply.code(202).header("location", answer.poll).send(answer);
   }
 }
-
-class ValidationProblem extends Error {
-  constructor(readonly zod: z.ZodError) {
-    super("validation failed");
-  }
-}
-const isValidation = (err: unknown): err is ValidationProblem => err instanceof ValidationProblem;
 
 function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   const result = schema.safeParse(value ?? {});

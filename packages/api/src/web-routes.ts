@@ -1,11 +1,13 @@
 import { readFileSync } from "node:fs";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { keys, NotFoundError } from "@capflow/common";
 import { pipelineStatus, type StatusDeps } from "./status/pipeline-status.ts";
 import { ApiProblem } from "./problem.ts";
+import { webPages } from "./web-pages.ts";
 
 /**
- * The web page: plain HTML, CSS and ES modules from `web/`, served as they are (no build step).
+ * The web page: plain HTML, CSS and ES modules from `web/`, served as they are (no build step; the
+ * HTML pages share one layout, web-pages.ts).
  * `/` captions an image, `/pipeline` lists datasets, runs and bulk jobs. Their data comes from /v1
  * routes, so the API key guards it like every other /v1 call; the pages themselves hold no data.
  */
@@ -14,9 +16,8 @@ const FILES: Record<string, string> = {
   "key.js": "text/javascript; charset=utf-8",
   "caption.js": "text/javascript; charset=utf-8",
   "pipeline.js": "text/javascript; charset=utf-8",
-  "index.html": "text/html; charset=utf-8",
-  "pipeline.html": "text/html; charset=utf-8",
 };
+const HTML = "text/html; charset=utf-8";
 
 // Scripts and styles only from this origin; images also from blob: (the local preview).
 const CSP =
@@ -28,20 +29,18 @@ export function registerWebUi(app: FastifyInstance, deps: StatusDeps): void {
   const body = Object.fromEntries(
     Object.keys(FILES).map((name) => [name, readFileSync(new URL(`./web/${name}`, import.meta.url))]),
   );
-  const send = (name: string) => async (_req: unknown, reply: import("fastify").FastifyReply) =>
+  const send = (type: string, content: Buffer | string) => async (_req: unknown, reply: FastifyReply) =>
     reply
-      .type(FILES[name]!)
+      .type(type)
       .header("content-security-policy", CSP)
       .header("x-content-type-options", "nosniff")
       .header("cache-control", "no-cache")
-      .send(body[name]);
-  app.get("/", send("index.html"));
-  app.get("/pipeline", send("pipeline.html"));
+      .send(content);
+  for (const page of webPages()) app.get(page.route, send(HTML, page.html));
   app.get<{ Params: { file: string } }>("/ui/:file", async (req, reply) => {
     const name = req.params.file;
-    if (!Object.hasOwn(FILES, name) || name.endsWith(".html"))
-      throw new ApiProblem(404, "not_found", `no file ${name}`);
-    return send(name)(req, reply);
+    if (!Object.hasOwn(FILES, name)) throw new ApiProblem(404, "not_found", `no file ${name}`);
+    return send(FILES[name]!, body[name]!)(req, reply);
   });
 
   app.get<{ Querystring: { dataset?: string } }>("/v1/status", async (req) => {

@@ -2,7 +2,6 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import pino from "pino";
-import type { Worker } from "bullmq";
 import {
   createQueue,
   createRedis,
@@ -12,12 +11,16 @@ import {
   type BulkShardResult,
   type ObjectStore,
 } from "@capflow/common";
-import { loadTf } from "@capflow/ml";
 import { buildApiServer, type ApiConfig } from "@capflow/api";
 import { captionBulkCommand, captionImagesCommand } from "@capflow/cli";
-import { Captioner, createCaptionWorkers } from "@capflow/caption-worker";
+import type { Captioner } from "@capflow/caption-worker";
 import { freshPrefix, localStore, redisUrl, tempDir } from "../../../test/support/services.ts";
 import { preparePublishedModel } from "../../../test/support/pipeline.ts";
+import {
+  startCaptioner,
+  startCaptionWorkers,
+  type CaptionWorkers,
+} from "../../../test/support/caption-workers.ts";
 import { drawImage } from "../../../test/support/images.ts";
 
 // The API in front of the real caption worker, with a model really trained (briefly) on drawn images
@@ -30,10 +33,7 @@ describe("HTTP API with the caption worker", () => {
   let runId: string;
   let prefix: string;
   let conn: ReturnType<typeof createRedis>;
-  let workerConn: ReturnType<typeof createRedis>;
-  let bulkConn: ReturnType<typeof createRedis>;
-  let worker: Worker;
-  let bulkWorker: Worker;
+  let workers: CaptionWorkers;
   let app: Awaited<ReturnType<typeof buildApiServer>>;
   const config: ApiConfig = {
     maxBodyBytes: 1024 * 1024,
@@ -49,16 +49,7 @@ describe("HTTP API with the caption worker", () => {
     const prepared = await preparePublishedModel(store, { images: 24, epochs: 2 });
     dataset = prepared.dataset;
     runId = prepared.result.runId;
-    const { tf } = await loadTf();
-    captioner = new Captioner({
-      store,
-      tf,
-      log: silent,
-      encoder: prepared.encoder,
-      maxBatch: 32,
-      maxWaitMs: 5,
-      models: config.models,
-    });
+    captioner = await startCaptioner(store, prepared.encoder, { models: config.models });
   });
   afterAll(() => captioner?.dispose());
 
@@ -66,33 +57,18 @@ describe("HTTP API with the caption worker", () => {
   beforeEach(async () => {
     prefix = freshPrefix();
     conn = createRedis(redisUrl(), "producer");
-    workerConn = createRedis(redisUrl(), "worker");
-    bulkConn = createRedis(redisUrl(), "worker");
-    const conns = [workerConn, bulkConn];
-    ({ online: worker, bulk: bulkWorker } = createCaptionWorkers({
-      captioner,
-      store,
-      connect: () => conns.shift()!,
-      prefix,
-      log: silent,
-      concurrency: 8,
-      bulkConcurrency: 2,
-      maxPixels: 50_000_000,
-    }));
+    workers = startCaptionWorkers({ captioner, store, prefix, concurrency: 8, bulkConcurrency: 2 });
     app = await buildApiServer({ store, redis: conn, prefix, log: silent, config });
   });
   afterEach(async () => {
     await app.close();
-    await worker.close();
-    await bulkWorker.close();
-    bulkConn.disconnect();
+    await workers.close();
     for (const name of ["captions", "caption-bulk"] as const) {
       const queue = createQueue(name, { connection: conn, prefix });
       await queue.obliterate({ force: true });
       await queue.close();
     }
     conn.disconnect();
-    workerConn.disconnect();
   });
 
   it("answers a single caption within the wait, and again from the finished job", async () => {

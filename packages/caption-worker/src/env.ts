@@ -1,9 +1,7 @@
 import os from "node:os";
 import { z } from "zod";
 import { CommonEnv, envInt, ServedModelsEnv } from "@capflow/common";
-import { DECODER_RUNTIMES, EXECUTION_PROVIDERS } from "@capflow/ml";
-// ./encoder/encoder-env.ts (outside this change's files).
-import { EncoderEnvShape } from "@capflow/ml";
+import { DECODER_RUNTIMES, EXECUTION_PROVIDERS, EncoderEnvShape } from "@capflow/ml";
 
 /** A comma-separated list, blanks dropped. */
 const commaList = (fallback: string) =>
@@ -30,9 +28,6 @@ export const CaptionEnv = CommonEnv.extend({
   CAPFLOW_MODEL_MAX_BYTES: envInt(1).default(512 * 1024 * 1024),
   /** The models this worker serves; a job naming another fails at once (names.ts says why). */
   CAPFLOW_CAPTION_MODELS: ServedModelsEnv,
-  CAPFLOW_FEATURE_RUNTIME: z.enum(["onnx", "tfjs"]).default("onnx"),
-  CAPFLOW_FEATURE_THREADS: envInt(1, 256).default(Math.max(1, os.availableParallelism())),
-  CAPFLOW_ENCODER_CACHE: z.string().optional(),
   /** Where captions are decoded: ONNX Runtime (default; docs/benchmarks.md) or the tfjs model itself. */
   CAPFLOW_DECODER_RUNTIME: z.enum(DECODER_RUNTIMES).default("onnx"),
   /** ONNX Runtime intra-op threads of the decoder. */

@@ -1,7 +1,6 @@
 import { serveWorkers, setBuildInfo, startRuntime } from "@capflow/common";
-import { loadEncoder, loadTf } from "@capflow/ml";
+import { encoderConfigFromEnv, loadEncoder, loadTf } from "@capflow/ml";
 import { Captioner } from "./captioner.ts";
-import { encoderModelFromEnv } from "@capflow/ml";
 import { CaptionEnv } from "./env.ts";
 import { createCaptionWorkers } from "./jobs/caption.ts";
 
@@ -10,16 +9,7 @@ export async function main(): Promise<void> {
   const rt = await startRuntime("caption-worker", CaptionEnv);
   const { env, log } = rt;
   const { tf, backend } = await loadTf();
-  const encoder = await loadEncoder({
-    runtime: env.CAPFLOW_FEATURE_RUNTIME,
-    threads: env.CAPFLOW_FEATURE_THREADS,
-    cacheDir: env.CAPFLOW_ENCODER_CACHE,
-    model: encoderModelFromEnv(env),
-    precision: env.CAPFLOW_ENCODER_PRECISION,
-    int8GateImages: env.CAPFLOW_INT8_GATE_IMAGES,
-    store: rt.store,
-    logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
-  });
+  const encoder = await loadEncoder(encoderConfigFromEnv(env, { store: rt.store, log }));
   rt.shutdown.add("encoder", () => encoder.dispose());
   setBuildInfo({ runtime: encoder.runtime, backend, encoder: encoder.id });
   const captioner = new Captioner({

@@ -1,13 +1,18 @@
-import { metrics, NotFoundError, type Logger, type ObjectStore } from "@capflow/common";
+import {
+  metrics,
+  NotFoundError,
+  readModelPointer,
+  type Logger,
+  type ModelPointer,
+  type ObjectStore,
+} from "@capflow/common";
 import {
   loadOnnxDecoder,
   loadPublishedModel,
-  readModelPointer,
   tfjsDecoder,
   type CaptionDecoder,
   type DecoderRuntime,
   type LoadedCaptionModel,
-  type ModelPointer,
   type Tf,
 } from "@capflow/ml";
 

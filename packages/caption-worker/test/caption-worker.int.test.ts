@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Worker } from "bullmq";
-import pino from "pino";
 import {
   createQueue,
   createRedis,
@@ -11,10 +9,15 @@ import {
   type ObjectStore,
   createQueueEvents,
 } from "@capflow/common";
-import { loadTf, publishModel } from "@capflow/ml";
-import { Captioner, createCaptionWorkers } from "@capflow/caption-worker";
+import { publishModel } from "@capflow/ml";
+import type { Captioner } from "@capflow/caption-worker";
 import { freshPrefix, localStore, redisUrl } from "../../../test/support/services.ts";
 import { preparePublishedModel } from "../../../test/support/pipeline.ts";
+import {
+  startCaptioner,
+  startCaptionWorkers,
+  type CaptionWorkers,
+} from "../../../test/support/caption-workers.ts";
 import { drawImage } from "../../../test/support/images.ts";
 import { createHash } from "node:crypto";
 
@@ -30,8 +33,7 @@ describe("caption worker", () => {
   const bulkQueue = createQueue("caption-bulk", { connection: conn, prefix });
   const events = createQueueEvents("captions", { connection: workerConn, prefix });
   const bulkEvents = createQueueEvents("caption-bulk", { connection: bulkConn, prefix });
-  let worker: Worker;
-  let bulkWorker: Worker;
+  let workers: CaptionWorkers;
   let dataset: string;
   let runId: string;
 
@@ -40,32 +42,13 @@ describe("caption worker", () => {
     const prepared = await preparePublishedModel(store, { images: 24, epochs: 2 });
     dataset = prepared.dataset;
     runId = prepared.result.runId;
-    const { tf } = await loadTf();
-    captioner = new Captioner({
-      store,
-      tf,
-      log: pino({ level: "silent" }),
-      encoder: prepared.encoder,
-      maxBatch: 32,
-      maxWaitMs: 5,
-    });
-    const conns = [workerConn, bulkConn];
-    ({ online: worker, bulk: bulkWorker } = createCaptionWorkers({
-      captioner,
-      store,
-      connect: () => conns.shift()!,
-      prefix,
-      log: pino({ level: "silent" }),
-      concurrency: 32,
-      bulkConcurrency: 1,
-      maxPixels: 50_000_000,
-    }));
+    captioner = await startCaptioner(store, prepared.encoder);
+    workers = startCaptionWorkers({ captioner, store, prefix, concurrency: 32, bulkConcurrency: 1 });
     await events.waitUntilReady();
     await bulkEvents.waitUntilReady();
   });
   afterAll(async () => {
-    await worker?.close();
-    await bulkWorker?.close();
+    await workers?.close();
     await events.close();
     await bulkEvents.close();
     for (const q of [queue, bulkQueue]) {

@@ -1,53 +1,44 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
 import { Worker, type Job } from "bullmq";
 import pino from "pino";
-import { createQueue, createRedis, Shutdown, type JobInput } from "@capflow/common";
+import { Shutdown, type JobInput } from "@capflow/common";
 import { submitRun } from "@capflow/cli";
-import { freshPrefix, redisUrl } from "../../../test/support/services.ts";
+import { queueTest } from "../../../test/support/queue-fixture.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("submitRun (capflow train)", () => {
-  const closers: Array<() => Promise<unknown>> = [];
-  afterEach(async () => {
-    for (const close of closers.splice(0).reverse()) await close();
-  });
-
   const spec: JobInput<"training"> = { runId: "r1", dataset: "drawn", encoderId: "enc", epochs: 2 };
 
-  it("runs a run again whose job failed as stalled more than allowed, instead of reporting the old failure", async () => {
-    const prefix = freshPrefix();
-    const redis = createRedis(redisUrl(), "producer");
-    closers.push(async () => redis.disconnect());
-    const queue = createQueue("training", { connection: redis, prefix });
-    closers.push(async () => {
-      await queue.obliterate({ force: true });
-      await queue.close();
-    });
-    const worker = (processor: ((job: Job) => Promise<unknown>) | null, opts = {}) => {
-      const connection = createRedis(redisUrl(), "worker");
-      closers.push(async () => connection.disconnect());
-      const w = new Worker("training", processor, { connection, prefix, ...opts });
-      closers.push(() => w.close(true));
-      return w;
-    };
+  queueTest(
+    "runs a run again whose job failed as stalled more than allowed, instead of reporting the old failure",
+    async ({ queues }) => {
+      const { prefix, producer: redis } = queues;
+      const queue = queues.queue("training");
+      // Raw BullMQ workers: the dead one takes a job by hand (autorun: false) and never renews its lock.
+      const worker = (processor: ((job: Job) => Promise<unknown>) | null, opts = {}) => {
+        const w = new Worker("training", processor, { ...queues.workerContext, ...opts });
+        queues.track({ close: () => w.close(true) });
+        return w;
+      };
 
-    // A trainer takes the run and dies (it never renews its lock); a second trainer's stalled check
-    // then fails the job, as BullMQ does to a run whose trainer was killed more than maxStalledCount
-    // times.
-    await queue.add("run", spec, { jobId: "train.r1" });
-    const dead = worker(null, { autorun: false, lockDuration: 300 });
-    expect((await dead.getNextJob("dead-trainer"))?.id).toBe("train.r1");
-    const checker = worker(async () => "never runs", { maxStalledCount: 0, stalledInterval: 200 });
-    while ((await queue.getJobState("train.r1")) !== "failed") await sleep(100);
-    expect((await queue.getJob("train.r1"))?.failedReason).toBe("job stalled more than allowable limit");
-    await checker.close();
+      // A trainer takes the run and dies (it never renews its lock); a second trainer's stalled check
+      // then fails the job, as BullMQ does to a run whose trainer was killed more than maxStalledCount
+      // times.
+      await queue.add("run", spec, { jobId: "train.r1" });
+      const dead = worker(null, { autorun: false, lockDuration: 300 });
+      expect((await dead.getNextJob("dead-trainer"))?.id).toBe("train.r1");
+      const checker = worker(async () => "never runs", { maxStalledCount: 0, stalledInterval: 200 });
+      while ((await queue.getJobState("train.r1")) !== "failed") await sleep(100);
+      expect((await queue.getJob("train.r1"))?.failedReason).toBe("job stalled more than allowable limit");
+      await checker.close();
 
-    // The operator resubmits the run under its id; a live trainer finishes it.
-    worker(async (job) => ({ runId: (job.data as { runId: string }).runId, epochs: 2 }));
-    const shutdown = new Shutdown(pino({ level: "silent" }), 10_000);
-    closers.push(() => shutdown.run());
-    const result = await submitRun({ redis, prefix, shutdown }, spec, () => undefined);
-    expect(result).toMatchObject({ runId: "r1", epochs: 2 });
-  });
+      // The operator resubmits the run under its id; a live trainer finishes it.
+      worker(async (job) => ({ runId: (job.data as { runId: string }).runId, epochs: 2 }));
+      const shutdown = new Shutdown(pino({ level: "silent" }), 10_000);
+      queues.track({ close: () => shutdown.run() });
+      const result = await submitRun({ redis, prefix, shutdown }, spec, () => undefined);
+      expect(result).toMatchObject({ runId: "r1", epochs: 2 });
+    },
+  );
 });

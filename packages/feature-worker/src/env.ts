@@ -1,14 +1,10 @@
-import os from "node:os";
 import { z } from "zod";
 import { CommonEnv, envInt } from "@capflow/common";
-// ./encoder/encoder-env.ts (outside this change's files).
 import { EXECUTION_PROVIDERS, EncoderEnvShape } from "@capflow/ml";
 
 export const FeatureEnv = CommonEnv.extend({
   ...EncoderEnvShape,
-  CAPFLOW_FEATURE_RUNTIME: z.enum(["onnx", "tfjs"]).default("onnx"),
   CAPFLOW_FEATURE_BATCH: envInt(1, 256).default(8),
-  CAPFLOW_FEATURE_THREADS: envInt(1, 256).default(Math.max(1, os.availableParallelism())),
   CAPFLOW_FEATURE_CONCURRENCY: envInt(1, 64).default(1),
   CAPFLOW_FEATURE_DTYPE: z.enum(["float32", "float16"]).default("float32"),
   CAPFLOW_FEATURE_EXECUTION_PROVIDERS: z
@@ -26,7 +22,6 @@ export const FeatureEnv = CommonEnv.extend({
   // alert can catch a worker labelled gpu whose encoder runs on the cpu.
   CAPFLOW_NODE_ACCELERATOR: z.enum(["cpu", "gpu"]).default("cpu"),
   CAPFLOW_MAX_IMAGE_PIXELS: envInt(1).default(50_000_000),
-  CAPFLOW_ENCODER_CACHE: z.string().optional(),
   CAPFLOW_LIVENESS_STALE_SECONDS: envInt(10).default(600),
   // How soon a shard whose worker died is redone: its lock must expire, then a stalled check (every
   // interval) must see it twice. 60 s + 30 s in production (test 2 measured 103 s); tests that crash

@@ -1,6 +1,5 @@
 import { serveWorker, setBuildInfo, startRuntime } from "@capflow/common";
-import { loadEncoder as load } from "@capflow/ml";
-import { encoderModelFromEnv } from "@capflow/ml";
+import { encoderConfigFromEnv, loadEncoder as load } from "@capflow/ml";
 import { FeatureEnv } from "./env.ts";
 import { assertProvider, primaryProvider } from "./require-provider.ts";
 import { announceEncoder, createFeatureWorker } from "./jobs/extract-features.ts";
@@ -12,13 +11,7 @@ export async function main(): Promise<void> {
   const required = env.CAPFLOW_FEATURE_REQUIRE_PROVIDER;
   const providers = env.CAPFLOW_FEATURE_EXECUTION_PROVIDERS;
   const encoder = await load({
-    runtime: env.CAPFLOW_FEATURE_RUNTIME,
-    threads: env.CAPFLOW_FEATURE_THREADS,
-    cacheDir: env.CAPFLOW_ENCODER_CACHE,
-    model: encoderModelFromEnv(env),
-    precision: env.CAPFLOW_ENCODER_PRECISION,
-    int8GateImages: env.CAPFLOW_INT8_GATE_IMAGES,
-    store: rt.store,
+    ...encoderConfigFromEnv(env, { store: rt.store, log }),
     executionProviders:
       env.CAPFLOW_FEATURE_RUNTIME === "onnx"
         ? // A required provider goes first even when the list forgot it.
@@ -26,7 +19,6 @@ export async function main(): Promise<void> {
           ? [required, ...providers]
           : providers
         : undefined,
-    logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
   });
   rt.shutdown.add("encoder", () => encoder.dispose());
   setBuildInfo({

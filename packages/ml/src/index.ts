@@ -26,4 +26,4 @@ export type {
 export { rowCosines, summariseCosines } from "./encoder/cosine-stats.ts";
 export * from "./preprocess/decode-image.ts";
 export * from "./preprocess/augment-view.ts";
-export { EncoderEnvShape, encoderModelFromEnv } from "./encoder/encoder-env.ts";
+export { EncoderEnvShape, encoderConfigFromEnv, encoderModelFromEnv } from "./encoder/encoder-env.ts";

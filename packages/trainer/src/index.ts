@@ -1,11 +1,5 @@
 export { main } from "./main.ts";
-export {
-  trainRun,
-  type RunResult,
-  type RunProgress,
-  type TrainingSpec,
-  type TestReport,
-} from "./run/train-run.ts";
+export { trainRun, type RunResult, type RunProgress, type TrainingSpec } from "./run/train-run.ts";
 export { createTrainerWorker } from "./jobs/training.ts";
 export * from "./checkpoint/checkpoint-store.ts";
 export * from "./eval/index.ts";
@@ -36,4 +30,5 @@ export { scoreWithIntervals, formatInterval, exactMatch, hasTripleRepeat } from 
 export type { Interval, ScoresWithIntervals } from "./eval/bootstrap.ts";
 export { scoresTable } from "./report/render-report.ts";
 export { learningRate, LrSchedule, DEFAULT_SCHEDULE } from "./train/lr-schedule.ts";
-export { SYSTEMS, SYSTEM_LABELS, selectEpoch, type System } from "./run/train-run.ts";
+export { selectEpoch } from "./run/train-run.ts";
+export { SYSTEMS, SYSTEM_LABELS, type System, type TestReport } from "./eval/test-report.ts";

@@ -14,8 +14,9 @@ import {
   type JobInput,
   type QueueName,
   createQueueEvents,
+  readModelPointer,
 } from "@capflow/common";
-import { publishModel, readModelPointer } from "@capflow/ml";
+import { publishModel } from "@capflow/ml";
 import { freshPrefix, producer, redisUrl, tempDir } from "../services.ts";
 import { preparePublishedModel } from "../pipeline.ts";
 import { putSoakImages, type SoakImage } from "./images.ts";

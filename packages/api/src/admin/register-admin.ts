@@ -4,9 +4,8 @@ import { FastifyAdapter } from "@bull-board/fastify";
 import type { Queue } from "bullmq";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { RedisClient } from "@capflow/common";
-import { z } from "zod";
+import type { z } from "zod";
 import {
-  CLEANABLE_STATES,
   cleanJobs,
   listFailed,
   pauseQueue,
@@ -16,6 +15,7 @@ import {
   setConcurrency,
 } from "@capflow/common";
 import { ADMIN_KEY_COOKIE, ADMIN_KEY_HEADER, checkAccess } from "../access.ts";
+import { CleanBody, ConcurrencyBody, FailedQuery } from "./admin-schemas.ts";
 
 export interface AdminOptions {
   queues: Queue[];
@@ -31,21 +31,6 @@ export interface AdminOptions {
 }
 
 export { ADMIN_KEY_COOKIE, ADMIN_KEY_HEADER };
-
-const CleanBody = z.object({
-  state: z.enum(CLEANABLE_STATES).default("completed"),
-  olderThanMs: z
-    .number()
-    .int()
-    .min(0)
-    .default(24 * 3600 * 1000),
-  limit: z.number().int().min(0).max(100_000).default(0),
-});
-const ConcurrencyBody = z.object({ concurrency: z.number().int().min(1).max(1024).nullable() });
-const FailedQuery = z.object({
-  offset: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(1000).default(50),
-});
 
 /**
  * Queue administration for the API server: bull-board at `/admin/queues` and JSON routes under

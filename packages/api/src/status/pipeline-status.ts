@@ -4,6 +4,7 @@ import {
   QUEUE_NAMES,
   readDatasetInfo,
   type DatasetInfo,
+  type ModelPointer,
   type ObjectStore,
   type QueueName,
   type RedisClient,
@@ -11,20 +12,6 @@ import {
 } from "@capflow/common";
 import { captionBatchStatus, type CaptionJobStatus } from "../caption-jobs.ts";
 import { featureProgress, type FeatureProgress } from "./feature-status.ts";
-
-/**
- * `models/<name>/latest` as data (the trainer writes it, @capflow/ml reads it to load the model; the
- * API package only reads the fields and does not depend on the model code).
- */
-export interface ModelPointer {
-  name: string;
-  runId: string;
-  epoch: number;
-  encoderId: string;
-  cider: number;
-  checkpoint: string;
-  publishedAt: string;
-}
 
 /**
  * Where everything stands, read from the store (the source of truth) and the queues: what
@@ -90,11 +77,6 @@ export async function listDatasets(store: ObjectStore): Promise<string[]> {
     if (m) names.add(m[1]!);
   }
   return [...names].sort();
-}
-
-/** `models/<name>/latest`, read as data. */
-export function readPublished(store: ObjectStore, name: string): Promise<ModelPointer> {
-  return getJson<ModelPointer>(store, keys.modelPointer(name));
 }
 
 export async function listModels(store: ObjectStore): Promise<ModelPointer[]> {

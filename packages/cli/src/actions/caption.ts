@@ -7,10 +7,12 @@ import {
   createQueueEvents,
   NotFoundError,
   readDatasetInfo,
+  readModelPointer,
   startRuntime,
   type CaptionResult,
   type DecodeMethod,
   type DatasetInfo,
+  type ModelPointer,
   type Runtime,
 } from "@capflow/common";
 import {
@@ -21,11 +23,9 @@ import {
   listDatasets,
   listModels,
   openCaptionBatchResults,
-  readPublished,
   storeImage,
   submitCaptionBatch,
   type DecodeChoice,
-  type ModelPointer,
 } from "@capflow/api";
 import { progress } from "./progress.ts";
 
@@ -171,7 +171,7 @@ export async function waitForBulkFeatures(
   }
   let pointer: ModelPointer;
   try {
-    pointer = await readPublished(rt.store, model);
+    pointer = await readModelPointer(rt.store, model);
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
     const known = (await listModels(rt.store)).map((m) => m.name);

@@ -9,6 +9,7 @@ export { LocalStore } from "./local-store.ts";
 export { S3Store, type S3StoreOptions } from "./s3-store.ts";
 export { DEFAULT_S3_RETRY, S3RetryStrategy, type S3RetryPolicy } from "./s3-retry.ts";
 export * as keys from "./keys.ts";
+export { readModelPointer, type ModelPointer } from "./model-pointer.ts";
 
 export function createStore(env: CommonEnv): ObjectStore {
   switch (env.CAPFLOW_STORE) {

@@ -1,15 +1,8 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { isSafeName } from "@capflow/common";
-import {
-  checkImages,
-  firstExisting,
-  isDir,
-  listDir,
-  normalizeCaption,
-  report,
-  safeImagePath,
-} from "./shared.ts";
+import { checkImages, normalizeCaption, report } from "./caption-records.ts";
+import { firstExisting, isDir, listDir, safeImagePath } from "./dataset-files.ts";
 import type { DatasetLocation, DatasetRecord, ReadOptions, Split } from "./types.ts";
 
 /**

@@ -1,16 +1,12 @@
 import path from "node:path";
 import {
   checkImages,
-  firstExisting,
   groupConsecutive,
-  isDir,
-  isFile,
   normalizeCaption,
-  readLines,
   report,
-  safeImagePath,
   type CaptionRow,
-} from "./shared.ts";
+} from "./caption-records.ts";
+import { firstExisting, isDir, isFile, readLines, safeImagePath } from "./dataset-files.ts";
 import type { DatasetLocation, DatasetRecord, ReadOptions } from "./types.ts";
 
 /**

@@ -4,16 +4,13 @@ import { pipeline } from "node:stream";
 import { parse, type CsvError } from "csv-parse";
 import {
   checkImages,
-  firstExisting,
   groupConsecutive,
-  isDir,
-  isFile,
-  loadSplitLists,
   normalizeCaption,
   report,
-  safeImagePath,
   type CaptionRow,
-} from "./shared.ts";
+} from "./caption-records.ts";
+import { firstExisting, isDir, isFile, safeImagePath } from "./dataset-files.ts";
+import { loadSplitLists } from "./split-lists.ts";
 import type { DatasetLocation, DatasetRecord, ReadOptions } from "./types.ts";
 
 /**

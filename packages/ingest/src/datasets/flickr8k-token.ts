@@ -1,17 +1,13 @@
 import path from "node:path";
 import {
   checkImages,
-  firstExisting,
   groupConsecutive,
-  isDir,
-  isFile,
-  loadSplitLists,
   normalizeCaption,
-  readLines,
   report,
-  safeImagePath,
   type CaptionRow,
-} from "./shared.ts";
+} from "./caption-records.ts";
+import { firstExisting, isDir, isFile, readLines, safeImagePath } from "./dataset-files.ts";
+import { loadSplitLists } from "./split-lists.ts";
 import type { DatasetLocation, DatasetRecord, ReadOptions, Split } from "./types.ts";
 
 const IMAGE_EXT = /\.(jpe?g|png|gif|webp|bmp|tiff?)$/i;

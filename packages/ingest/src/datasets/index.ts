@@ -6,7 +6,7 @@ import { locateJsonlFolder, readJsonlFolder } from "./jsonl-folder.ts";
 import type { DatasetLocation, DatasetRecord, ReadOptions } from "./types.ts";
 
 export * from "./types.ts";
-export { SPLIT_LIST_FILES } from "./shared.ts";
+export { SPLIT_LIST_FILES } from "./split-lists.ts";
 export { readCoco, readFlickr30k, readFlickr8kCsv, readFlickr8kToken, readJsonlFolder };
 
 export const DATASET_FORMATS = [

@@ -1,6 +1,7 @@
 import path from "node:path";
 import { z } from "zod";
-import { checkImages, isFile, normalizeCaption, readLines, report, safeImagePath } from "./shared.ts";
+import { checkImages, normalizeCaption, report } from "./caption-records.ts";
+import { isFile, readLines, safeImagePath } from "./dataset-files.ts";
 import type { DatasetLocation, DatasetRecord, ReadOptions, Split } from "./types.ts";
 
 /**

@@ -18,7 +18,7 @@ import {
   type ShardList,
   type TypedQueue,
 } from "@capflow/common";
-import { readContainedFile } from "../datasets/shared.ts";
+import { readContainedFile } from "../datasets/dataset-files.ts";
 import {
   locateDataset,
   readDataset,

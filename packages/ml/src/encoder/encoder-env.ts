@@ -1,8 +1,9 @@
 // The encoder variables shared by the roles that load an encoder (feature and caption workers):
 // `CommonEnv.extend({ ...EncoderEnvShape, ... })`, then `encoderModelFromEnv(env)` for `load()`.
+import os from "node:os";
 import { z } from "zod";
-import { ConfigError } from "@capflow/common";
-import { ENCODER_PRECISIONS, type EncoderModelConfig } from "./types.ts";
+import { ConfigError, envInt, type Logger, type ObjectStore } from "@capflow/common";
+import { ENCODER_PRECISIONS, type EncoderConfig, type EncoderModelConfig } from "./types.ts";
 
 const optionalString = z
   .string()
@@ -11,6 +12,11 @@ const optionalString = z
   .transform((s) => (s === "" ? undefined : s));
 
 export const EncoderEnvShape = {
+  CAPFLOW_FEATURE_RUNTIME: z.enum(["onnx", "tfjs"]).default("onnx"),
+  /** ONNX Runtime intra-op threads of the encoder. */
+  CAPFLOW_FEATURE_THREADS: envInt(1, 256).default(Math.max(1, os.availableParallelism())),
+  /** Where converted encoders are cached (default ~/.cache/capflow/encoders). */
+  CAPFLOW_ENCODER_CACHE: z.string().optional(),
   /** tfjs model.json to encode with: a path, an http(s) URL or store:<key>. Unset = nsfwjs InceptionV3. */
   CAPFLOW_ENCODER_MODEL: optionalString,
   /** Layer to cut at (layers model) or output node (graph model); default the model's output. */
@@ -44,5 +50,26 @@ export function encoderModelFromEnv(env: EncoderEnv): EncoderModelConfig | undef
     source: env.CAPFLOW_ENCODER_MODEL,
     layer: env.CAPFLOW_ENCODER_LAYER,
     name: env.CAPFLOW_ENCODER_NAME,
+  };
+}
+
+/**
+ * What a worker loads its encoder with, from the environment, its store (for `store:` models) and its
+ * logger; the feature worker adds its execution providers.
+ */
+export function encoderConfigFromEnv(
+  env: EncoderEnv,
+  deps: { store: ObjectStore; log: Logger },
+): EncoderConfig {
+  const { log } = deps;
+  return {
+    runtime: env.CAPFLOW_FEATURE_RUNTIME,
+    threads: env.CAPFLOW_FEATURE_THREADS,
+    cacheDir: env.CAPFLOW_ENCODER_CACHE,
+    model: encoderModelFromEnv(env),
+    precision: env.CAPFLOW_ENCODER_PRECISION,
+    int8GateImages: env.CAPFLOW_INT8_GATE_IMAGES,
+    store: deps.store,
+    logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
   };
 }

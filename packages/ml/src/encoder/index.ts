@@ -19,7 +19,7 @@ export type {
   EncoderRuntime,
   ExecutionProvider,
 } from "./types.ts";
-export { EncoderEnvShape, encoderModelFromEnv } from "./encoder-env.ts";
+export { EncoderEnvShape, encoderConfigFromEnv, encoderModelFromEnv } from "./encoder-env.ts";
 export {
   ENCODER_PRECISIONS,
   ENCODER_RUNTIMES,

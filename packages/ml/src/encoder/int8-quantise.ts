@@ -12,7 +12,7 @@
 //   around MaxPool when both sides share a scale, and keeps the tensors between ops in uint8.
 // - "conv-integer": only convolutions go integer (ConvInteger on a quantised input, then Cast,
 //   per-channel rescale, bias); pools and concats stay float.
-import { AttributeType, DataType, onnxSchema, type NodeMsg, type TensorMsg } from "./onnx-export.ts";
+import { AttributeType, DataType, onnxSchema, type NodeMsg, type TensorMsg } from "./onnx-schema.ts";
 
 export const QUANT_FORMATS = ["qdq", "conv-integer"] as const;
 export type QuantFormat = (typeof QUANT_FORMATS)[number];

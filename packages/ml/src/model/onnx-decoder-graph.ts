@@ -10,7 +10,7 @@
  *
  * Keras LSTM semantics, exactly those of caption-model.ts: gate order i, f, c, o and sigmoid gates.
  */
-import { onnxSchema } from "../encoder/onnx-export.ts";
+import { onnxSchema } from "../encoder/onnx-schema.ts";
 import type { CaptionModelConfig, NamedWeight } from "./caption-model.ts";
 
 export const STEP_INPUTS = { tokens: "tokens", h: "h", c: "c", image: "image" } as const;

@@ -18,9 +18,8 @@
 // `load_img(target_size=(299, 299))` does; Keras defaults to nearest-neighbour, we use sharp's
 // linear kernel (bilinear-ish, with sharp's anti-aliased shrink on large downscales).
 import { createHash } from "node:crypto";
-import { IMAGE_FORMATS, sniffImageFormat } from "@capflow/common";
+import { DEFAULT_AUGMENT_RECIPE, IMAGE_FORMATS, sniffImageFormat, type AugmentRecipe } from "@capflow/common";
 import sharp, { type Metadata, type OutputInfo, type SharpOptions } from "sharp";
-import { DEFAULT_AUGMENT_RECIPE, type AugmentRecipe } from "@capflow/common";
 import { applyView, planView, type Rgb } from "./augment-view.ts";
 
 export type ReasonCode = "empty" | "format" | "decode" | "too_large" | "timeout" | "invalid";

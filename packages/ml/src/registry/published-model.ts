@@ -2,24 +2,10 @@ import { createHash } from "node:crypto";
 import type { Tf } from "../compute/backend.ts";
 import { createCaptionModel, type CaptionModel } from "../model/caption-model.ts";
 import { decodeWeights, type WeightSpec } from "../model/weights-io.ts";
-import { getJson, keys, putJson, type ObjectStore } from "@capflow/common";
+import { getJson, keys, putJson, type ModelPointer, type ObjectStore } from "@capflow/common";
 import { loadCaptionIndex, type CaptionIndex } from "../model/caption-index.ts";
 import { featureTransformFromJSON, type FeatureTransform } from "../model/feature-transform.ts";
 import { vocabularyFromJSON, type Vocabulary } from "../text/vocabulary.ts";
-
-/** `models/<name>/latest`: which run's epoch serves captions under this name. */
-export interface ModelPointer {
-  name: string;
-  runId: string;
-  epoch: number;
-  encoderId: string;
-  cider: number;
-  /** The checkpoint folder holding weights, vocabulary and config. */
-  checkpoint: string;
-  /** The run's caption index (training features + captions + calibration), caption-index.ts. */
-  index?: string;
-  publishedAt: string;
-}
 
 export async function publishModel(
   store: ObjectStore,
@@ -34,10 +20,6 @@ export async function publishModel(
   };
   await putJson(store, keys.modelPointer(name), pointer);
   return pointer;
-}
-
-export function readModelPointer(store: ObjectStore, name: string): Promise<ModelPointer> {
-  return getJson<ModelPointer>(store, keys.modelPointer(name));
 }
 
 export interface LoadedCaptionModel {

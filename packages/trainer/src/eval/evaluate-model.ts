@@ -6,22 +6,15 @@
 import {
   DEFAULT_DECODE,
   putJson,
+  readModelPointer,
   type DecodeChoiceInput,
   type ObjectStore,
   type Split,
 } from "@capflow/common";
-import {
-  applyFeatureTransform,
-  captionRows,
-  loadPublishedModel,
-  readModelPointer,
-  tfjsDecoder,
-  type Tf,
-} from "@capflow/ml";
+import { loadPublishedModel, tfjsDecoder, type Tf } from "@capflow/ml";
 import { scanShards } from "../data/scan-shards.ts";
 import { storeShardSource } from "../data/shard-stream.ts";
-import { cleanedCaptions, splitWindows } from "../run/streamed-epoch.ts";
-import { SYSTEMS, type System, type TestReport } from "../run/train-run.ts";
+import { captionSplit, SYSTEMS, type System, type TestReport } from "./test-report.ts";
 import { scoreWithIntervals, type ScoresWithIntervals } from "./bootstrap.ts";
 
 export interface EvalOptions {
@@ -69,36 +62,10 @@ export async function evaluateModel(store: ObjectStore, tf: Tf, opts: EvalOption
       index: loaded.index,
     };
     const decode = { ...DEFAULT_DECODE, ...opts.decode };
-    // The split is streamed a window at a time; captions, references and the report's rows are kept
-    // (O(split) text: corpus scores need every image's).
-    const captions: Record<System, string[]> = { model: [], greedy: [], rerank: [], baseline: [] };
-    const refs: string[][][] = [];
-    const samples: EvalReport["samples"] = [];
-    for await (const window of splitWindows(data, opts.split)) {
-      const n = window.images.length;
-      const model = await captionRows(ctx, window.features, n, decode);
-      const greedy = await captionRows(ctx, window.features, n, { method: "greedy" });
-      const rerank = loaded.index ? await captionRows(ctx, window.features, n, { method: "rerank" }) : model;
-      const nearest = loaded.index?.nearest(applyFeatureTransform(loaded.transform, window.features), n, 1);
-      refs.push(...cleanedCaptions(window, { lettersOnly: opts.lettersOnly }));
-      window.images.forEach((img, i) => {
-        const row: Record<System, string> = {
-          model: model[i]!.caption,
-          greedy: greedy[i]!.caption,
-          rerank: rerank[i]!.caption,
-          baseline: nearest ? (loaded.index!.captions[nearest[i]![0]!.index]?.[0] ?? "") : "",
-        };
-        for (const s of SYSTEMS) captions[s].push(row[s]);
-        samples.push({
-          key: img.key,
-          file: img.file,
-          ...row,
-          references: img.captions,
-          confidence: model[i]!.confidence,
-          outOfDomain: model[i]!.outOfDomain,
-        });
-      });
-    }
+    const { captions, refs, samples } = await captionSplit(ctx, data, opts.split, {
+      decode,
+      lettersOnly: opts.lettersOnly ?? false,
+    });
     const n = samples.length;
     const scores = Object.fromEntries(
       SYSTEMS.map((s) => [s, scoreWithIntervals(captions[s], refs, { resamples: opts.resamples })]),

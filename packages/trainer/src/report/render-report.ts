@@ -2,7 +2,8 @@ import { imageMime, sniffImageFormat } from "@capflow/common";
 import type { EpochMetrics } from "../checkpoint/checkpoint-store.ts";
 import type { CaptionScores } from "../eval/evaluate.ts";
 import type { ScoresWithIntervals } from "../eval/bootstrap.ts";
-import { SYSTEM_LABELS, SYSTEMS, type RunResult } from "../run/train-run.ts";
+import type { RunResult } from "../run/train-run.ts";
+import { SYSTEM_LABELS, SYSTEMS } from "../eval/test-report.ts";
 
 /**
  * `capflow report <run>`: one self-contained HTML page for a training run. Pure: data in, string

@@ -4,7 +4,6 @@ import {
   metrics,
   putJson,
   TrainingJob,
-  type DecodeChoice,
   type JobInput,
   type Logger,
   type ObjectStore,
@@ -47,6 +46,7 @@ import {
   type StreamedData,
   type WindowEncoding,
 } from "./streamed-epoch.ts";
+import { captionSplit, SYSTEMS, type System, type TestReport } from "../eval/test-report.ts";
 
 const epochGauge = metrics.gauge("capflow_trainer_epoch", "Epochs completed by the current run");
 const lossGauge = metrics.gauge("capflow_trainer_loss", "Mean per-token cross-entropy of the last epoch", [
@@ -75,35 +75,6 @@ export interface RunProgress {
   valLoss?: number;
   cider?: number;
   etaSeconds?: number;
-}
-
-/** What the test report compares, each on the same images with the same references. */
-export const SYSTEMS = ["model", "greedy", "rerank", "baseline"] as const;
-export type System = (typeof SYSTEMS)[number];
-export const SYSTEM_LABELS: Record<System, string> = {
-  model: "model (default: beam + length penalty)",
-  greedy: "model, greedy",
-  rerank: "model, retrieval re-rank",
-  baseline: "retrieval baseline (normalised)",
-};
-
-export interface TestReport {
-  images: number;
-  /** The default decoding (what the API and bulk jobs use unless asked otherwise). */
-  decode: DecodeChoice;
-  scores: Record<System, ScoresWithIntervals>;
-  calibration: Calibration;
-  /** Share of images flagged out of domain. */
-  outOfDomain: { val: number; test: number };
-  samples: Array<
-    {
-      key: string;
-      file: string;
-      references: string[];
-      confidence: number;
-      outOfDomain: boolean;
-    } & Record<System, string>
-  >;
 }
 
 export interface RunResult {
@@ -398,36 +369,10 @@ async function testReport(
   clean: { lettersOnly: boolean },
   valSimilarities: readonly number[],
 ): Promise<TestReport> {
-  const captions: Record<System, string[]> = { model: [], greedy: [], rerank: [], baseline: [] };
-  const refs: string[][][] = [];
-  const samples: TestReport["samples"] = [];
-  for await (const window of splitWindows(data, "test")) {
-    const n = window.images.length;
-    const model = await captionRows(ctx, window.features, n, DEFAULT_DECODE);
-    const greedy = await captionRows(ctx, window.features, n, { method: "greedy" });
-    const rerank = await captionRows(ctx, window.features, n, { method: "rerank" });
-    // The floor to beat: each test image gets the first caption (its name) of its nearest training
-    // image, by cosine similarity of the same transformed features the model sees.
-    const nearest = ctx.index.nearest(applyFeatureTransform(ctx.transform, window.features), n, 1);
-    refs.push(...cleanedCaptions(window, clean));
-    window.images.forEach((img, i) => {
-      const row: Record<System, string> = {
-        model: model[i]!.caption,
-        greedy: greedy[i]!.caption,
-        rerank: rerank[i]!.caption,
-        baseline: ctx.index.captions[nearest[i]![0]!.index]?.[0] ?? "",
-      };
-      for (const s of SYSTEMS) captions[s].push(row[s]);
-      samples.push({
-        key: img.key,
-        file: img.file,
-        ...row,
-        references: img.captions,
-        confidence: model[i]!.confidence,
-        outOfDomain: model[i]!.outOfDomain,
-      });
-    });
-  }
+  const { captions, refs, samples } = await captionSplit(ctx, data, "test", {
+    decode: DEFAULT_DECODE,
+    lettersOnly: clean.lettersOnly,
+  });
   const share = (flags: boolean[]) => (flags.length ? flags.filter(Boolean).length / flags.length : 0);
   return {
     images: samples.length,

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadTf, type Tf } from "@capflow/ml";
 import {
+  loadTf,
+  type Tf,
   createCaptionModel,
   decodeWeights,
   encodeWeights,

@@ -1,7 +1,7 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { SPLIT_LIST_FILES } from "../shared.ts";
+import { SPLIT_LIST_FILES } from "../split-lists.ts";
 import type { Split } from "../types.ts";
 import { emojiCaptions } from "./captions.ts";
 import { IMAGE_SIZE, LOW_RES_SIZE, renderPng } from "./render.ts";
