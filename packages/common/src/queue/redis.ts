@@ -76,8 +76,10 @@ export function connectRedis(settings: RedisSettings, role: ConnectionRole): Red
         sentinelTLS: tls(first.tls),
         tls: tls(first.tls),
         sentinelRetryStrategy: retryStrategy,
-        // Subscribe to +switch-master so a failover is followed at once, not at the next error.
-        failoverDetector: true,
+        // No `failoverDetector`: with it, a primary killed on idle cores left the producer connection
+        // refusing writes for over 120 s after the sentinels had promoted the replica (the Sentinel
+        // chaos test, twice); without it the next reconnect asks the sentinels and writes resume
+        // 0.1 s after the promotion (docs/reliability.md, "Redis topologies").
       });
     case "cluster": {
       const { enableOfflineQueue, ...perNode } = base;
