@@ -13,7 +13,7 @@ import { FaultRecord, interruptedCommits, jobsHeldBy, type FaultHit } from "../s
 // Each fault records what it hit (test/support/fault/fault-record.ts); faults stop when no work is
 // left, and at least MIN_LIVE of them must have hit live work, or the run proved little. Faults are
 // paced by shards done (see `gate`), so the same sizes hold on idle and on loaded cores.
-const IMAGES = chaosSize("CAPFLOW_CHAOS_IMAGES", { full: 285, ci: 60 });
+const IMAGES = chaosSize("CAPFLOW_CHAOS_IMAGES", { full: 285, ci: 300 });
 const FAULTS = chaosSize("CAPFLOW_CHAOS_FAULTS", { full: 32, ci: 8 });
 const MIN_LIVE = chaosSize("CAPFLOW_CHAOS_MIN_LIVE_FAULTS", { full: 24, ci: 5 });
 const SEED = chaosSeed(2024);
