@@ -38,7 +38,7 @@ export function registerTrain(program: Command): void {
       "--window-shards <n>",
       "feature shards held and shuffled together (memory grows with it, not the dataset; keep it to resume)",
       positiveInt,
-      4,
+      64,
     )
     .option(
       "--word-vectors <file>",

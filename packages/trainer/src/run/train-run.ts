@@ -120,7 +120,7 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
     trainSource: views ? storeShardSource(store, spec.dataset, spec.encoderId, { views }) : undefined,
     scan,
     windowShards: spec.windowShards,
-    prefetchShards: spec.prefetchShards,
+    prefetchShards: spec.prefetchShards ?? Math.min(spec.windowShards, 8),
   };
 
   const latest = await latestCheckpoint(store, spec.runId, (epoch, why, reason) =>
