@@ -1,7 +1,5 @@
-import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createQueue,
@@ -23,38 +21,12 @@ import { freshPrefix, localStore, redisUrl, tempDir } from "../support/services.
 import { preparePublishedModel } from "../support/pipeline.ts";
 import { startCaptioner, startCaptionWorkers, type CaptionWorkers } from "../support/caption-workers.ts";
 import { drawImage, writeJsonlDataset } from "../support/images.ts";
+import { ROOT, runCapflow as capflow } from "../support/capflow-cli.ts";
 
 /**
  * The capflow command as a user runs it: a child process, stdout and stderr read apart. A model is
  * really trained (briefly) on drawn images and a real caption worker runs in this process.
  */
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const MAIN = path.join(ROOT, "packages/cli/src/main.ts");
-// By path: the command also runs from folders outside the checkout.
-const TSX_LOADER = path.join(ROOT, "node_modules/tsx/dist/loader.mjs");
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function capflow(args: string[], env: Record<string, string>, cwd = ROOT): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CAPFLOW_")));
-    const child = spawn(process.execPath, ["--import", TSX_LOADER, MAIN, ...args], {
-      cwd,
-      env: { ...clean, NODE_OPTIONS: "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** Lines of stdout that are JSON objects written by the logger (pino's `level` + `msg`). */
 const logLines = (text: string) =>

@@ -1,7 +1,6 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -19,38 +18,13 @@ import { announceEncoder, type Encoder } from "@capflow/feature-worker";
 import { drawImage } from "../support/images.ts";
 import { prepareExtractedDataset } from "../support/pipeline.ts";
 import { localStore, s3StoreOptions, tempDir } from "../support/services.ts";
+import { runCapflow as capflow } from "../support/capflow-cli.ts";
 
 /**
  * `capflow export` as a user runs it (a child process) on a dataset that was really ingested and
  * encoded, its output read back by two readers that share no code with capflow: DuckDB for the
  * Parquet metadata and numpy (python3) for the `.npy` vectors.
  */
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const MAIN = path.join(ROOT, "packages/cli/src/main.ts");
-const TSX_LOADER = path.join(ROOT, "node_modules/tsx/dist/loader.mjs");
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function capflow(args: string[], env: Record<string, string>): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("CAPFLOW_")));
-    const child = spawn(process.execPath, ["--import", TSX_LOADER, MAIN, ...args], {
-      cwd: ROOT,
-      env: { ...clean, NODE_OPTIONS: "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface ParquetRow {
   row: number;

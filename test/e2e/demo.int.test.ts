@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -11,8 +10,14 @@ import {
   getJson,
 } from "@capflow/common";
 import { tempDir } from "../support/services.ts";
+import { runCapflow as capflowCli } from "../support/capflow-cli.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
+const DEMO_ENV = { CAPFLOW_REDIS_URL: "", CAPFLOW_LOG_LEVEL: "warn" };
+/** The command's stdout and stderr together, as a user sees them in a terminal. */
+async function runCapflow(args: string[], home: string): Promise<{ code: number | null; out: string }> {
+  const ran = await capflowCli(args, { ...DEMO_ENV, CAPFLOW_HOME: home });
+  return { code: ran.code, out: ran.stdout + ran.stderr };
+}
 
 /** Processes whose environment names this CAPFLOW_HOME: what the demo started and must have stopped. */
 function processesUsing(home: string): number[] {
@@ -26,27 +31,6 @@ function processesUsing(home: string): number[] {
     }
   }
   return pids;
-}
-
-async function runCapflow(args: string[], home: string): Promise<{ code: number | null; out: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      path.join(ROOT, "node_modules/tsx/dist/loader.mjs"),
-      path.join(ROOT, "packages/cli/src/main.ts"),
-      ...args,
-    ],
-    {
-      env: { ...process.env, CAPFLOW_HOME: home, CAPFLOW_REDIS_URL: "", CAPFLOW_LOG_LEVEL: "warn" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let out = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
-  return { code, out };
 }
 
 // The README's first command at its smallest size, as a newcomer runs it (minus the installer).
