@@ -26,6 +26,7 @@ import {
   createRedis,
   keys,
   LocalStore,
+  npyHeader,
   putJson,
   readManifest,
   startEmbeddedRedis,
@@ -81,15 +82,6 @@ function captionsOf(seed: number): string[] {
 const idOf = (i: number) => `img${String(i).padStart(8, "0")}`;
 const splitOf = (i: number) => SPLITS[i % 10 < 8 ? 0 : i % 10 === 8 ? 1 : 2]!;
 
-/** An .npy header for a float16 [rows × cols] matrix, padded as numpy pads it. */
-function npyHeader(rows: number, cols: number): Buffer {
-  let header = `{'descr': '<f2', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
-  header += " ".repeat((64 - ((10 + header.length + 1) % 64)) % 64) + "\n";
-  const head = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 0x01, 0x00, 0, 0]);
-  head.writeUInt16LE(header.length, 8);
-  return Buffer.concat([head, Buffer.from(header, "latin1")]);
-}
-
 async function generate(store: LocalStore, dataset: string, images: number, shardSize: number) {
   const info: DatasetInfo = {
     name: dataset,
@@ -133,7 +125,10 @@ async function generate(store: LocalStore, dataset: string, images: number, shar
       failures: [],
     };
     await putJson(store, keys.shardList(dataset, shardId), list);
-    await store.put(keys.featureMatrix(ENCODER, dataset, shardId), Buffer.concat([npyHeader(n, DIM), body]));
+    await store.put(
+      keys.featureMatrix(ENCODER, dataset, shardId),
+      Buffer.concat([npyHeader(n, DIM, "float16"), body]),
+    );
     await putJson(store, keys.featureIndex(ENCODER, dataset, shardId), index);
     info.shards.push(shardId);
     info.shardSplits!.push(counts);
