@@ -30,6 +30,8 @@ export interface TrainCommandOptions {
   /** A GloVe-format text file; uploaded to the store so any trainer can read it. */
   wordVectors?: string;
   embedDim?: number;
+  units?: number;
+  merge?: "residual" | "tutorial";
 }
 
 /** `capflow train`: submits a run to the training queue and follows it, or runs it in this process. */
@@ -58,7 +60,11 @@ export async function trainCommand(opts: TrainCommandOptions): Promise<RunResult
       beamWidth: opts.beamWidth,
       windowShards: opts.windowShards,
       wordVectorsKey,
-      model: opts.embedDim ? { embedDim: opts.embedDim } : {},
+      model: {
+        ...(opts.embedDim ? { embedDim: opts.embedDim } : {}),
+        ...(opts.units ? { units: opts.units } : {}),
+        ...(opts.merge ? { merge: opts.merge } : {}),
+      },
     };
     const show = (p: RunProgress): void =>
       void process.stderr.write(`${formatProgress(p)}

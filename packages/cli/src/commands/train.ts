@@ -45,6 +45,15 @@ export function registerTrain(program: Command): void {
       "frozen pretrained word vectors, GloVe text format (e.g. glove.6B.200d.txt)",
     )
     .option("--embed-dim <n>", "word embedding size (must match --word-vectors)", positiveInt)
+    .option("--units <n>", "LSTM and image-projection width (default 256)", positiveInt)
+    .addOption(
+      new Option(
+        "--merge <kind>",
+        "how the image meets the words: the tutorial's relu layers, or a linear image path and a residual relu layer",
+      )
+        .choices(["residual", "tutorial"])
+        .default("residual"),
+    )
     .option("--in-process", "train in this process instead of submitting to the queue", false)
     .action(async (opts) => {
       const { trainCommand } = await import("../actions/train.ts");

@@ -60,26 +60,70 @@ describe("caption model", () => {
     [a, b, c].forEach((m) => m.dispose());
   });
 
-  it("learns a tiny set, greedy decode reproduces its captions, beam search agrees", () => {
-    const model = createCaptionModel(tf, { ...small, dropout: 0, learningRate: 0.01 });
-    const set = tinySet();
-    const batch = teacherBatch(set, [0, 1, 2]);
-    const first = model.trainBatch(batch);
-    let last = first;
-    for (let i = 0; i < 150; i++) last = model.trainBatch(batch);
-    expect(last).toBeLessThan(first * 0.1);
-    const feats = new Float32Array(3 * 16);
-    feats.set(set.features);
-    const { tokens } = model.greedyDecode(feats, 3);
-    expect(tokens).toEqual([
-      [4, 5, 6],
-      [7, 8],
-      [9, 10, 11, 4],
-    ]);
-    const beams = model.beamSearch(set.features.subarray(16, 32), { width: 3 });
-    expect(beams[0]!.tokens).toEqual([7, 8]);
-    expect(beams.length).toBeGreaterThan(0);
-    model.dispose();
+  it.each(["tutorial", "residual"] as const)(
+    "learns a tiny set (%s merge), greedy decode reproduces its captions, beam search agrees",
+    (merge) => {
+      const model = createCaptionModel(tf, { ...small, merge, dropout: 0, learningRate: 0.01 });
+      const set = tinySet();
+      const batch = teacherBatch(set, [0, 1, 2]);
+      const first = model.trainBatch(batch);
+      let last = first;
+      for (let i = 0; i < 150; i++) last = model.trainBatch(batch);
+      expect(last).toBeLessThan(first * 0.1);
+      const feats = new Float32Array(3 * 16);
+      feats.set(set.features);
+      const { tokens } = model.greedyDecode(feats, 3);
+      expect(tokens).toEqual([
+        [4, 5, 6],
+        [7, 8],
+        [9, 10, 11, 4],
+      ]);
+      const beams = model.beamSearch(set.features.subarray(16, 32), { width: 3 });
+      expect(beams[0]!.tokens).toEqual([7, 8]);
+      expect(beams.length).toBeGreaterThan(0);
+      model.dispose();
+    },
+  );
+
+  it("the residual merge is another function of the same weights: linear image path, skip around the relu layer", () => {
+    const tutorial = createCaptionModel(tf, small);
+    const residual = createCaptionModel(tf, { ...small, merge: "residual" });
+    expect(residual.getWeights().map((w) => [w.name, w.shape])).toEqual(
+      tutorial.getWeights().map((w) => [w.name, w.shape]),
+    );
+    residual.setWeights(tutorial.getWeights());
+    const feats = tinySet().features.subarray(0, 16);
+    const a = tutorial.nextWordLogProbs(feats, [[1]]);
+    const b = residual.nextWordLogProbs(feats, [[1]]);
+    expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!)))).toBeGreaterThan(1e-3);
+    // First step by hand from the weights: s = h1 + image, logits = (s + relu(s·D + d))·O + o.
+    const w = Object.fromEntries(residual.getWeights().map((x) => [x.name, x]));
+    const U = small.units!;
+    const dense = (x: ArrayLike<number>, k: { data: Float32Array; shape: number[] }, bias: Float32Array) =>
+      Array.from({ length: k.shape[1]! }, (_, j) => {
+        let sum = bias[j]!;
+        for (let i = 0; i < k.shape[0]!; i++) sum += x[i]! * k.data[i * k.shape[1]! + j]!;
+        return sum;
+      });
+    const image = dense(feats, w["image/kernel"]!, w["image/bias"]!.data);
+    const xw = dense(
+      w["embedding/embeddings"]!.data.subarray(1 * small.embedDim!, 2 * small.embedDim!),
+      w["lstm/kernel"]!,
+      w["lstm/bias"]!.data,
+    );
+    const sig = (v: number) => 1 / (1 + Math.exp(-v));
+    const h = Array.from(
+      { length: U },
+      (_, j) => sig(xw[3 * U + j]!) * Math.tanh(sig(xw[j]!) * Math.tanh(xw[2 * U + j]!)),
+    );
+    const merged = h.map((v, j) => v + image[j]!);
+    const hidden = dense(merged, w["decoder/kernel"]!, w["decoder/bias"]!.data).map(
+      (v, j) => Math.max(v, 0) + merged[j]!,
+    );
+    const logits = dense(hidden, w["output/kernel"]!, w["output/bias"]!.data);
+    const lse = Math.log(logits.reduce((acc, v) => acc + Math.exp(v), 0));
+    logits.forEach((v, i) => expect(b[i]!).toBeCloseTo(v - lse, 4));
+    [tutorial, residual].forEach((m) => m.dispose());
   });
 
   it("does not leak tensors across train, evaluate and decode", () => {

@@ -1,4 +1,4 @@
-export { CaptionModelConfig, createCaptionModel, trimmedWidth } from "./caption-model.ts";
+export { CaptionMerge, CaptionModelConfig, createCaptionModel, trimmedWidth } from "./caption-model.ts";
 export type {
   CaptionModelConfigInput,
   CaptionModel,

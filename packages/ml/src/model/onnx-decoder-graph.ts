@@ -1,12 +1,14 @@
 /**
  * The caption model's inference graphs written as ONNX (protobufjs, the encoder's schema subset):
  *
- *   image:  features [N, F] → Gemm(image/kernel, image/bias) → Relu → image [N, U]
+ *   image:  features [N, F] → Gemm(image/kernel, image/bias) → Relu (tutorial merge only) → image [N, U]
  *   step:   tokens int64 [N] → Gather(embeddings) → Gemm(lstm/kernel, lstm/bias) ─┐
  *           h [N, U] → MatMul(lstm/recurrent_kernel) ─────────────────────────────┴─ Add → Split 4 (i, f, c, o)
  *           c2 = σ(f)·c + σ(i)·tanh(g), h2 = σ(o)·tanh(c2)
- *           h2 + image [N, U] → Gemm(decoder) → Relu → Gemm(output) → LogSoftmax → logprobs [N, V]
- *           → ArgMax (first max, as the tfjs search) → best int64 [N]; ReduceMax → best_logprob [N]
+ *           s = h2 + image [N, U] → Gemm(decoder) → Relu (→ + s, residual merge) → Gemm(output)
+ *           → LogSoftmax → logprobs [N, V]
+ *           → ArgMax (first max, as the tfjs search; <pad> and <start> excluded) → best int64 [N];
+ *           ReduceMax → best_logprob [N]
  *
  * Keras LSTM semantics, exactly those of caption-model.ts: gate order i, f, c, o and sigmoid gates.
  */
@@ -55,7 +57,11 @@ class GraphBuilder {
     if (!w) throw new Error(`caption decoder: missing weight ${name}`);
     if (w.shape.join("x") !== shape.join("x") || w.data.length !== shape.reduce((a, b) => a * b, 1))
       throw new Error(`caption decoder: ${name} has shape [${w.shape}], the config implies [${shape}]`);
-    const d = w.data;
+    return this.constant(name, shape, w.data);
+  }
+
+  /** A float initializer that is not one of the model's weights. */
+  constant(name: string, shape: number[], d: Float32Array): string {
     this.inits.push({
       name,
       dims: shape,
@@ -106,16 +112,17 @@ class GraphBuilder {
 const int = (name: string, i: number) => ({ name, type: ATTR_INT, i });
 const ints = (name: string, v: number[]) => ({ name, type: ATTR_INTS, ints: v });
 
-/** features [N, F] → relu(features · image/kernel + image/bias) [N, U]. */
+/** features [N, F] → features · image/kernel + image/bias [N, U], then relu for the tutorial merge. */
 export function imageGraph(config: CaptionModelConfig, weights: NamedWeight[]): Uint8Array {
   const { featureDim: F, units: U } = config;
   const g = new GraphBuilder(weights);
+  const tutorial = config.merge === "tutorial";
   const proj = g.node(
     "Gemm",
     [IMAGE_INPUT, g.weight("image/kernel", [F, U]), g.weight("image/bias", [U])],
-    "image_linear",
+    tutorial ? "image_linear" : IMAGE_OUTPUT,
   );
-  g.node("Relu", [proj], IMAGE_OUTPUT);
+  if (tutorial) g.node("Relu", [proj], IMAGE_OUTPUT);
   return g.bytes(
     "capflow_caption_image",
     [[IMAGE_INPUT, FLOAT, ["N", F]]],
@@ -141,19 +148,25 @@ export function stepGraph(config: CaptionModelConfig, weights: NamedWeight[]): U
   const c2 = g.node("Add", [g.node("Mul", [f, I.c], "fc"), g.node("Mul", [i, cand], "ic")], O.c);
   g.node("Mul", [o, g.node("Tanh", [c2], "tanh_c2")], O.h);
   const merged = g.node("Add", [O.h, I.image], "merged");
-  const hidden = g.node(
+  const dense = g.node(
     "Relu",
     [g.node("Gemm", [merged, g.weight("decoder/kernel", [U, U]), g.weight("decoder/bias", [U])], "dec")],
-    "hidden",
+    "dense",
   );
+  const hidden = config.merge === "tutorial" ? dense : g.node("Add", [merged, dense], "hidden");
   const logits = g.node(
     "Gemm",
     [hidden, g.weight("output/kernel", [U, V]), g.weight("output/bias", [V])],
     "logits",
   );
   g.node("LogSoftmax", [logits], O.logProbs, [int("axis", 1)]);
-  g.node("ArgMax", [O.logProbs], O.best, [int("axis", 1), int("keepdims", 0), int("select_last_index", 0)]);
-  g.node("ReduceMax", [O.logProbs], O.bestLogProb, [ints("axes", [1]), int("keepdims", 0)]);
+  // `best` is the best token a caption may hold: never <pad> or <start> (decode-search.ts's rules), so
+  // a greedy step that fetches only `best` cannot be handed one of them. logprobs stay the model's own.
+  const never = new Float32Array(V);
+  never[0] = never[config.startId] = -1e9;
+  const emittable = g.node("Add", [O.logProbs, g.constant("never_emitted", [V], never)], "emittable");
+  g.node("ArgMax", [emittable], O.best, [int("axis", 1), int("keepdims", 0), int("select_last_index", 0)]);
+  g.node("ReduceMax", [emittable], O.bestLogProb, [ints("axes", [1]), int("keepdims", 0)]);
   return g.bytes(
     "capflow_caption_step",
     [

@@ -14,6 +14,7 @@ beforeAll(async () => {
 });
 
 const quiet = { info() {}, warn() {} };
+const MERGES = ["tutorial", "residual"] as const;
 // onnxruntime-common types InferenceSession as a factory; at run time it is the class of every session.
 const sessionPrototype = (ort.InferenceSession as unknown as { prototype: ort.InferenceSession }).prototype;
 
@@ -54,45 +55,51 @@ afterEach(async () => {
 });
 
 describe("ONNX caption decoder", () => {
-  it("decodes a seeded random model as the tfjs model does, greedy and beam", async () => {
-    const model = track(createCaptionModel(tf, small));
-    const dec = track(await loadOnnxDecoder(model, { threads: 1, logger: quiet }));
-    const feats = features(5);
-    expectSameGreedy(await dec.greedyDecode(feats, 5), model.greedyDecode(feats, 5));
-    expectSameGreedy(
-      await dec.greedyDecode(feats, 5, { maxLength: 4 }),
-      model.greedyDecode(feats, 5, { maxLength: 4 }),
-    );
-    for (const opts of [{ width: 1 }, { width: 3 }, { width: 4, lengthPenalty: 0.7, maxLength: 6 }]) {
-      const row = feats.subarray(16, 32);
-      expectSameBeams(await dec.beamSearch(row, opts), model.beamSearch(row, opts));
-    }
-    expect(dec.runtime).toBe("onnx");
-    expect(dec.backend).toBe("onnxruntime-node:cpu");
-  });
+  it.each(MERGES)(
+    "decodes a seeded random %s-merge model as the tfjs model does, greedy and beam",
+    async (merge) => {
+      const model = track(createCaptionModel(tf, { ...small, merge }));
+      const dec = track(await loadOnnxDecoder(model, { threads: 1, logger: quiet }));
+      const feats = features(5);
+      expectSameGreedy(await dec.greedyDecode(feats, 5), model.greedyDecode(feats, 5));
+      expectSameGreedy(
+        await dec.greedyDecode(feats, 5, { maxLength: 4 }),
+        model.greedyDecode(feats, 5, { maxLength: 4 }),
+      );
+      for (const opts of [{ width: 1 }, { width: 3 }, { width: 4, lengthPenalty: 0.7, maxLength: 6 }]) {
+        const row = feats.subarray(16, 32);
+        expectSameBeams(await dec.beamSearch(row, opts), model.beamSearch(row, opts));
+      }
+      expect(dec.runtime).toBe("onnx");
+      expect(dec.backend).toBe("onnxruntime-node:cpu");
+    },
+  );
 
-  it("decodes a trained model whose captions end with <end> as the tfjs model does", async () => {
-    const model = track(trainedModel());
-    const dec = track(await loadOnnxDecoder(model, { threads: 1, logger: quiet }));
-    const set = tinySet();
-    // The three training images, then two unseen rows: rows end at different steps.
-    const feats = new Float32Array(5 * 16);
-    feats.set(set.features);
-    feats.set(features(2), 3 * 16);
-    const onnx = await dec.greedyDecode(feats, 5);
-    expect(onnx.tokens.slice(0, 3)).toEqual([
-      [4, 5, 6],
-      [7, 8],
-      [9, 10, 11, 4],
-    ]);
-    expectSameGreedy(onnx, model.greedyDecode(feats, 5));
-    for (let i = 0; i < 3; i++) {
-      const row = set.features.subarray(i * 16, (i + 1) * 16);
-      const beams = await dec.beamSearch(row, { width: 3 });
-      expectSameBeams(beams, model.beamSearch(row, { width: 3 }));
-      expect(beams[0]!.tokens).toEqual(onnx.tokens[i]);
-    }
-  });
+  it.each(MERGES)(
+    "decodes a trained %s-merge model whose captions end with <end> as the tfjs model does",
+    async (merge) => {
+      const model = track(trainedModel({ merge }));
+      const dec = track(await loadOnnxDecoder(model, { threads: 1, logger: quiet }));
+      const set = tinySet();
+      // The three training images, then two unseen rows: rows end at different steps.
+      const feats = new Float32Array(5 * 16);
+      feats.set(set.features);
+      feats.set(features(2), 3 * 16);
+      const onnx = await dec.greedyDecode(feats, 5);
+      expect(onnx.tokens.slice(0, 3)).toEqual([
+        [4, 5, 6],
+        [7, 8],
+        [9, 10, 11, 4],
+      ]);
+      expectSameGreedy(onnx, model.greedyDecode(feats, 5));
+      for (let i = 0; i < 3; i++) {
+        const row = set.features.subarray(i * 16, (i + 1) * 16);
+        const beams = await dec.beamSearch(row, { width: 3 });
+        expectSameBeams(beams, model.beamSearch(row, { width: 3 }));
+        expect(beams[0]!.tokens).toEqual(onnx.tokens[i]);
+      }
+    },
+  );
 
   it("gives a batch of n the tokens of n batch-1 runs", async () => {
     const model = track(trainedModel());

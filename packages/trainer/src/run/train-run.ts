@@ -13,6 +13,7 @@ import {
   calibrate,
   CaptionIndex,
   captionRows,
+  CaptionMerge,
   createCaptionModel,
   featureTransformFromJSON,
   fitFeatureTransform,
@@ -140,8 +141,16 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
     pretrainedEmbeddings = vectors.matrix;
     log.info({ found: vectors.found, vocab: vocab.size, dim }, "frozen word vectors loaded");
   }
+  // New runs take the residual merge (caption-model.ts says why); a resumed run keeps what its
+  // checkpoint was trained as: both have the same weights, so nothing else would notice a change.
+  const merge = CaptionMerge.parse(
+    latest
+      ? ((latest.config.model as { merge?: unknown }).merge ?? "tutorial")
+      : (spec.model.merge ?? "residual"),
+  );
   const modelConfig = {
     ...spec.model,
+    merge,
     vocabSize: vocab.size,
     maxLength,
     seed: spec.seed,
