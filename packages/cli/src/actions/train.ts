@@ -120,7 +120,8 @@ export function formatTestScores(
     );
   }).join("");
   const ood =
-    `  out of domain: ${(t.outOfDomain.val * 100).toFixed(1)}% of val, ${(t.outOfDomain.test * 100).toFixed(1)}% of test ` +
+    `  out of domain: ${t.outOfDomain.val === null ? "" : `${(t.outOfDomain.val * 100).toFixed(1)}% of val, `}` +
+    `${(t.outOfDomain.test * 100).toFixed(1)}% of test ` +
     `(similarity < ${t.calibration.oodThreshold.toFixed(3)}, ${t.calibration.rule})\n`;
   return head + rows + ood;
 }

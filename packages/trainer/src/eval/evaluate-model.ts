@@ -80,7 +80,7 @@ export async function evaluateModel(store: ObjectStore, tf: Tf, opts: EvalOption
       decode,
       scores,
       calibration: loaded.index?.calibration ?? { a: 0, b: 0, oodThreshold: -1, rule: "no index" },
-      outOfDomain: { val: NaN, test: samples.filter((r) => r.outOfDomain).length / n },
+      outOfDomain: { val: null, test: samples.filter((r) => r.outOfDomain).length / n },
       samples,
       reportKey,
     };

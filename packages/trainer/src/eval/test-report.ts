@@ -32,8 +32,8 @@ export interface TestReport {
   decode: DecodeChoice;
   scores: Record<System, ScoresWithIntervals>;
   calibration: Calibration;
-  /** Share of images flagged out of domain. */
-  outOfDomain: { val: number; test: number };
+  /** Share of images flagged out of domain; `val` is null where only one split was captioned (`capflow eval`). */
+  outOfDomain: { val: number | null; test: number };
   samples: SampleRow[];
 }
 

@@ -123,7 +123,8 @@ export function scoresTable(test: RunResult["test"]): string {
   }).join("");
   const ood =
     `<p id="ood">Out of domain (similarity to the nearest training image below ${fmt(test.calibration.oodThreshold)}, ` +
-    `${escapeHtml(test.calibration.rule)}): ${fmt(test.outOfDomain.val * 100, 1)}% of validation images, ` +
+    `${escapeHtml(test.calibration.rule)}): ` +
+    (test.outOfDomain.val === null ? "" : `${fmt(test.outOfDomain.val * 100, 1)}% of validation images, `) +
     `${fmt(test.outOfDomain.test * 100, 1)}% of test images.</p>`;
   return (
     `<table id="scores"><caption>Test split (${test.images} images), bootstrap 95% intervals; ` +
