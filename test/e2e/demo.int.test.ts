@@ -52,6 +52,8 @@ describe("capflow demo --size ci", () => {
     ]) {
       expect(out).toContain(stage);
     }
+    // Each step says when it started, so a reader sees where the time went.
+    expect(out).toMatch(/== 7\/7 check sets.*\[\d+ s\]/);
     // Scores with their 95% intervals beside the normalised retrieval baseline.
     expect(out).toMatch(/retrieval baseline \(normalised\)\s+\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]/);
     // The API answers with the default decoding (beam), a non-empty caption and its confidence.

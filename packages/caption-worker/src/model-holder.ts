@@ -7,12 +7,11 @@ import {
   type ObjectStore,
 } from "@capflow/common";
 import {
-  loadOnnxDecoder,
   loadPublishedModel,
-  tfjsDecoder,
+  loadServingDecoder,
   type CaptionDecoder,
-  type DecoderRuntime,
   type LoadedCaptionModel,
+  type ServingDecoderOptions,
   type Tf,
 } from "@capflow/ml";
 
@@ -38,14 +37,8 @@ export interface ServingModel extends LoadedCaptionModel {
 }
 
 /** How a loaded model's captions are decoded (CAPFLOW_DECODER_*). */
-export interface DecoderSettings {
-  /** Default onnx. */
-  runtime?: DecoderRuntime;
-  /** ORT intra-op threads; default: number of cores. */
-  threads?: number;
-  /** ORT execution providers in order of preference; default ['cpu']. */
-  executionProviders?: string[];
-}
+/** Where captions are decoded (runtime, threads, execution providers): ml's serving-decoder.ts. */
+export type DecoderSettings = Omit<ServingDecoderOptions, "logger">;
 
 interface Slot {
   loaded: ServingModel;
@@ -165,19 +158,11 @@ export class ModelHolder {
    * the tfjs model, captions are decoded by the tfjs model itself, with a warning naming the reason.
    */
   private async buildDecoder(loaded: LoadedCaptionModel): Promise<CaptionDecoder> {
-    const settings = this.deps.decoder ?? {};
-    if (settings.runtime === "tfjs") return tfjsDecoder(loaded.model);
     const log = this.deps.log.child({ model: this.name, version: loaded.version });
-    try {
-      return await loadOnnxDecoder(loaded.model, {
-        threads: settings.threads,
-        executionProviders: settings.executionProviders,
-        logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
-      });
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, "ONNX caption decoder unavailable; decoding on tfjs");
-      return tfjsDecoder(loaded.model);
-    }
+    return loadServingDecoder(loaded.model, {
+      ...this.deps.decoder,
+      logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
+    });
   }
 
   private disposeIfIdle(slot: Slot): void {

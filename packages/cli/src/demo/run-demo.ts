@@ -21,8 +21,6 @@ export interface DemoOptions {
   keepRunning: boolean;
 }
 
-const say = (line: string) => process.stdout.write(`\n== ${line}\n`);
-
 /**
  * The whole pipeline on one machine, as separate processes: build the emoji dataset, start Redis,
  * feature workers, a trainer, a caption worker and the API; ingest; wait for features; train;
@@ -30,6 +28,9 @@ const say = (line: string) => process.stdout.write(`\n== ${line}\n`);
  */
 export async function runDemo(opts: DemoOptions): Promise<void> {
   const started = Date.now();
+  // Each step says when it started: where the demo's minutes go, on the reader's own machine.
+  const say = (line: string) =>
+    process.stdout.write(`\n== ${line}   [${((Date.now() - started) / 1000).toFixed(0)} s]\n`);
   const base = parseEnv(CommonEnv, process.env, "demo");
   const home = path.resolve(base.CAPFLOW_HOME);
   const env: Record<string, string> = {

@@ -19,6 +19,7 @@ export { DECODER_RUNTIMES, tfjsDecoder } from "./caption-decoder.ts";
 export type { CaptionDecoder, DecoderRuntime } from "./caption-decoder.ts";
 export { DECODER_AGREEMENT_TOLERANCE, loadOnnxDecoder } from "./onnx-decoder.ts";
 export type { OnnxDecoderOptions } from "./onnx-decoder.ts";
+export { loadServingDecoder, type ServingDecoderOptions } from "./serving-decoder.ts";
 export {
   FeatureTransform,
   IDENTITY_TRANSFORM,

@@ -11,7 +11,13 @@ import {
   type ObjectStore,
   type Split,
 } from "@capflow/common";
-import { loadPublishedModel, tfjsDecoder, type Tf } from "@capflow/ml";
+import {
+  loadPublishedModel,
+  loadServingDecoder,
+  type CaptionDecoder,
+  type ServingDecoderOptions,
+  type Tf,
+} from "@capflow/ml";
 import { scanShards } from "../data/scan-shards.ts";
 import { storeShardSource } from "../data/shard-stream.ts";
 import { captionSplit, SYSTEMS, type System, type TestReport } from "./test-report.ts";
@@ -28,6 +34,8 @@ export interface EvalOptions {
   resamples?: number;
   /** Feature shards read at once (default 4): memory grows with it, not with the split. */
   windowShards?: number;
+  /** Where the decoder says how it was built (default: JSON lines on stderr). */
+  logger?: ServingDecoderOptions["logger"];
 }
 
 export interface EvalReport extends Omit<TestReport, "decode"> {
@@ -43,6 +51,7 @@ export interface EvalReport extends Omit<TestReport, "decode"> {
 export async function evaluateModel(store: ObjectStore, tf: Tf, opts: EvalOptions): Promise<EvalReport> {
   const pointer = await readModelPointer(store, opts.model);
   const loaded = await loadPublishedModel(store, tf, pointer);
+  let decoder: CaptionDecoder | undefined;
   try {
     const scan = await scanShards(store, opts.dataset, pointer.encoderId, { countWords: false });
     if (scan.images[opts.split] === 0)
@@ -55,8 +64,10 @@ export async function evaluateModel(store: ObjectStore, tf: Tf, opts: EvalOption
       scan,
       windowShards: opts.windowShards ?? 4,
     };
+    // Decoded as the caption workers decode (serving-decoder.ts): ONNX Runtime, or tfjs as its fallback.
+    decoder = await loadServingDecoder(loaded.model, { logger: opts.logger });
     const ctx = {
-      decoder: tfjsDecoder(loaded.model),
+      decoder,
       vocab: loaded.vocab,
       transform: loaded.transform,
       index: loaded.index,
@@ -87,6 +98,7 @@ export async function evaluateModel(store: ObjectStore, tf: Tf, opts: EvalOption
     await putJson(store, reportKey, report);
     return report;
   } finally {
+    await decoder?.dispose();
     loaded.model.dispose();
   }
 }
