@@ -163,7 +163,10 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     say(
       `6/7 captions: test images (Fluent style, never seen in training), decoded as the API does by default (${result.test.decode.method}, width ${result.test.decode.beamWidth}, length penalty ${result.test.decode.lengthPenalty})`,
     );
-    for (const s of result.test.samples.slice(0, 10)) {
+    // Evenly spaced through the split, not its first ten: sorted by file name, those are all keycaps.
+    const all = result.test.samples;
+    const shown = all.filter((_, i) => i % Math.max(1, Math.floor(all.length / 10)) === 0).slice(0, 10);
+    for (const s of shown) {
       process.stdout.write(
         `   ${s.file}\n      caption:   ${s.model}   (confidence ${s.confidence.toFixed(2)}${s.outOfDomain ? ", out of domain" : ""})\n` +
           `      reference: ${s.references.slice(0, 2).join(" | ")}\n`,
