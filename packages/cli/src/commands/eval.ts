@@ -1,4 +1,5 @@
 import { Option, type Command } from "commander";
+import { positiveInt } from "./up.ts";
 
 export function registerEval(program: Command): void {
   program
@@ -21,6 +22,11 @@ export function registerEval(program: Command): void {
         .choices(["beam", "greedy", "rerank"])
         .default("beam"),
     )
+    .option(
+      "--rerank-k <n>",
+      "training images whose captions the re-rank row scores (default 10)",
+      positiveInt,
+    )
     .option("--letters-only", "clean references with the tutorial's isalpha rule", false)
     .option("--out <file>", "also write the report (JSON) here")
     .action(
@@ -29,6 +35,7 @@ export function registerEval(program: Command): void {
         dataset: string;
         split: "train" | "val" | "test";
         method: "beam" | "greedy" | "rerank";
+        rerankK?: number;
         lettersOnly: boolean;
         out?: string;
       }) => {
@@ -43,7 +50,7 @@ export function registerEval(program: Command): void {
             model: opts.model,
             dataset: opts.dataset,
             split: opts.split,
-            decode: { method: opts.method },
+            decode: { method: opts.method, ...(opts.rerankK ? { rerankK: opts.rerankK } : {}) },
             lettersOnly: opts.lettersOnly,
           });
           process.stdout.write(
