@@ -54,6 +54,24 @@ describe("training runs", () => {
     expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
   });
 
+  it("trains the residual merge by default, and a resumed run keeps the merge its checkpoint was trained as", async () => {
+    await trainRun({ store, tf, log }, spec("merge-default", 1));
+    expect((await latestCheckpoint(store, "merge-default"))!.config.model).toMatchObject({
+      merge: "residual",
+    });
+    // Started as the tutorial's model; resubmitted without saying so (the default is residual now).
+    await trainRun(
+      { store, tf, log },
+      spec("merge-old", 1, { model: { ...spec("x", 1).model, merge: "tutorial" } }),
+    );
+    const resumed = await trainRun({ store, tf, log }, spec("merge-old", 2));
+    expect(resumed.resumedFrom).toBe(1);
+    expect((await latestCheckpoint(store, "merge-old"))!.config.model).toMatchObject({ merge: "tutorial" });
+    // Same data, seed and weights shapes, different function: the two runs' first epochs differ.
+    const [a, b] = await Promise.all(["merge-default", "merge-old"].map((r) => latestCheckpoint(store, r)));
+    expect(a!.history[0]!.valLoss).not.toBe(b!.history[0]!.valLoss);
+  });
+
   it("streamed one shard at a time (a window smaller than the dataset), resumes to the bit", async () => {
     // The training split spans several shards, so a one-shard window never holds all of it.
     const scan = await scanShards(store, "drawn", encoderId);
