@@ -9,8 +9,9 @@ import type { RedisClient } from "@capflow/common";
  *
  * Redis, not the store's conditional create: the order must be the file's, not whichever worker came
  * first, and S3 servers differ in honouring If-None-Match (s3rver ignores it).
- * One hash per run under one hash tag (a Redis Cluster keeps it on one node), ~100 B an image while
- * the run lasts; it expires after a week if a run is abandoned, and is deleted when the run is done.
+ * One hash per run under one hash tag (a Redis Cluster keeps it on one node): 122 B an image
+ * (12.2 MB for 100k claims, MEMORY USAGE on Redis 7.0), ~400 MB for 3.3M images, only while the run
+ * is assembled; deleted when it is done, expiring after a week if a run is abandoned.
  */
 export const SEEN_TTL_SECONDS = 7 * 24 * 3600;
 const CHUNK = 1_000;
