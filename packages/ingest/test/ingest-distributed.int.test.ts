@@ -198,7 +198,9 @@ describe("capflow ingest --distribute with 3 ingest worker processes", () => {
     expect(ran.code, ran.stderr).toBe(0);
     const summary = JSON.parse(ran.stdout) as DistributedIngestSummary;
     expect(comparable(summary)).toEqual(comparable(ref.summary));
-    expect(summary.ranges).toBe(Math.ceil(RECORDS / RANGE_SIZE));
+    // The missing image's line is a record too: ranges count what the reader yields before any
+    // image is looked at, and the worker of its range reports it.
+    expect(summary.ranges).toBe(Math.ceil((RECORDS + 1) / RANGE_SIZE));
 
     const prefix = env.CAPFLOW_QUEUE_PREFIX;
     const features = queueOf("features", prefix);
@@ -231,6 +233,11 @@ describe("capflow ingest --distribute with 3 ingest worker processes", () => {
       shardsAlreadyQueued: summary.shards,
     });
     await expectSameOutputs(store, features);
+
+    // --on-error fail refuses the missing image, as a one-process ingest does, naming it.
+    const strict = await runCapflow([...ingestArgs(), "--on-error", "fail"], env);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toContain("not-there.jpg");
   });
 
   it("completes with the same outputs when a worker is killed in the middle of a range", async () => {

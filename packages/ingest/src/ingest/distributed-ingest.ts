@@ -8,7 +8,7 @@ import {
   type RedisClient,
   type TypedQueue,
 } from "@capflow/common";
-import { readDataset, type ReadIssue } from "../datasets/index.ts";
+import { DatasetReadError, readDataset, type ReadIssue } from "../datasets/index.ts";
 import { DatasetWriter, type IngestSummary } from "./dataset-writer.ts";
 import { prepareIngest, type IngestOptions } from "./ingest-dataset.ts";
 import { planRanges, RangeDigest, type RecordRange } from "./ranges.ts";
@@ -41,7 +41,7 @@ export interface DistributedIngestSummary extends IngestSummary {
  * `capflow ingest --distribute`: the dataset becomes `ingest` jobs, one per range of records, that any
  * number of `capflow worker ingest` processes (on any machine that sees the folder at the same path)
  * work: they read, hash and store the images, the part of ingest that grows with the data. This
- * command enumerates the records (captions only, no image bytes), waits for the ranges' parts, and
+ * command enumerates the records (caption files only, no image touched), waits for the ranges' parts, and
  * assembles them in dataset order through the same DatasetWriter as a one-process ingest, so the
  * manifest, shard lists and feature jobs are the same bytes; duplicate files are folded through Redis
  * (seen-ids.ts). Resubmitting is a no-op: the run id is the dataset's content, job ids are the run's
@@ -109,6 +109,12 @@ export async function ingestDistributed(
   try {
     for (const r of plan.ranges) {
       const part = await readRangePart(store, runId, r.range);
+      for (const issue of part.issues) {
+        writer.summary.issues[issue.kind]++;
+        opts.onIssue?.(issue);
+        // As a one-process ingest does: stop before the manifest is written.
+        if (opts.onError === "fail" && issue.kind !== "skipped") throw new DatasetReadError(issue);
+      }
       const first = await claimFirst(
         deps.redis,
         seen,
@@ -133,9 +139,10 @@ interface Plan {
 }
 
 /**
- * Reads the caption files once (no image bytes) for the ranges, a digest of each range's image names,
- * the dataset's issues, and the run id: a hash of the dataset's name, format, folder and every record,
- * so the same data always makes the same run and jobs, and changed data a new one.
+ * Reads the caption files once for the ranges, a digest of each range's image names, the caption
+ * files' issues, and the run id: a hash of the dataset's name, format, folder and every record, so the
+ * same data always makes the same run and jobs, and changed data a new one. No image is looked at
+ * (the workers look for their ranges' images): no file-system call per image here.
  */
 async function enumerate(dir: string, opts: DistributedIngestOptions): Promise<Plan> {
   const rangeSize = opts.rangeSize ?? 10_000;
@@ -150,6 +157,7 @@ async function enumerate(dir: string, opts: DistributedIngestOptions): Promise<P
       issues[issue.kind]++;
       opts.onIssue?.(issue);
     },
+    checkImages: false,
   })) {
     run.update(`${JSON.stringify([record.image, record.captions, record.split ?? null])}\n`);
     digest.add(record.image);

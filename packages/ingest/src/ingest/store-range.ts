@@ -1,14 +1,15 @@
 import { z } from "zod";
 import { getJson, keys, putJson, UnrecoverableError, type JobData, type ObjectStore } from "@capflow/common";
-import { locateDataset, readDataset, type DatasetRecord } from "../datasets/index.ts";
+import { checkImages } from "../datasets/caption-records.ts";
+import { locateDataset, readDataset, type DatasetRecord, type ReadIssue } from "../datasets/index.ts";
 import { storeImage } from "./ingest-dataset.ts";
 import { RangeDigest } from "./ranges.ts";
 
 /**
  * `ingest/<runId>/part-<range>.json`: one range's records with their stored images, in the reader's
  * order, duplicates included (which copy of a content counts is decided when the parts are assembled,
- * in dataset order). Bounded by the range size: a record is about a manifest row (886 B measured
- * with 5 captions), so 10,000 records make ~9 MB.
+ * in dataset order), and the range's records whose image is missing. Bounded by the range size: a
+ * record is about a manifest row (886 B measured with 5 captions), so 10,000 records make ~9 MB.
  */
 export const RangePart = z.object({
   runId: z.string(),
@@ -23,6 +24,14 @@ export const RangePart = z.object({
       key: z.string(),
     }),
   ),
+  issues: z.array(
+    z.object({
+      file: z.string(),
+      line: z.number().int().optional(),
+      kind: z.enum(["malformed", "missing-image", "skipped"]),
+      message: z.string(),
+    }),
+  ),
 });
 export type RangePart = z.infer<typeof RangePart>;
 
@@ -30,10 +39,30 @@ export async function readRangePart(store: ObjectStore, runId: string, range: nu
   return RangePart.parse(await getJson(store, keys.ingestPart(runId, range)));
 }
 
+/** The reader's records `[start, end)`, and the digest of their image names once read. */
+async function* slice(
+  records: AsyncIterable<DatasetRecord>,
+  start: number,
+  end: number,
+  digest: RangeDigest,
+): AsyncGenerator<DatasetRecord> {
+  let index = 0;
+  for await (const record of records) {
+    if (index++ < start) continue;
+    digest.add(record.image);
+    yield record;
+    if (index >= end) return;
+  }
+}
+
 /**
  * An ingest worker's job: reads records `[start, end)` of the dataset, stores their images by content,
  * and writes the range's part (one object, written last: its presence means the range is done). A
  * redone range stores nothing new (HEAD first) and rewrites the same part.
+ *
+ * Records are counted as the reader yields them without looking at images (the command enumerated
+ * them so), and only this range's images are looked for: skipping to `start` parses caption lines
+ * but costs no file-system call per skipped record.
  */
 export async function storeRange(
   store: ObjectStore,
@@ -42,12 +71,25 @@ export async function storeRange(
 ): Promise<{ records: number; alreadyDone: boolean }> {
   const partKey = keys.ingestPart(job.runId, job.range);
   if (await store.head(partKey)) return { records: job.end - job.start, alreadyDone: true };
-  const { imagesDir } = await locateDataset(job.format, job.dir);
-  // Issues were counted (and, with --on-error fail, refused) when the command enumerated the dataset;
-  // here the reader only has to yield the same records in the same order.
-  const reader = readDataset(job.format, job.dir, { onError: "skip", onIssue: () => {} });
-  const records: RangePart["records"] = [];
+  const { imagesDir, files } = await locateDataset(job.format, job.dir);
+  const issues: ReadIssue[] = [];
+  // Malformed lines were counted (and, with --on-error fail, refused) when the command enumerated
+  // the dataset; a missing image is found here and goes into the part for the command to report.
+  const read = { onError: "skip" as const, onIssue: (issue: ReadIssue) => void issues.push(issue) };
   const digest = new RangeDigest();
+  let seen = 0;
+  const counted = (async function* () {
+    for await (const record of slice(
+      readDataset(job.format, job.dir, { onError: "skip", onIssue: () => {}, checkImages: false }),
+      job.start,
+      job.end,
+      digest,
+    )) {
+      seen++;
+      yield record;
+    }
+  })();
+  const records: RangePart["records"] = [];
   let batch: DatasetRecord[] = [];
   const drain = async () => {
     opts.signal?.throwIfAborted();
@@ -61,23 +103,19 @@ export async function storeRange(
     );
     records.push(...stored);
     batch = [];
-    opts.onProgress?.(records.length);
+    opts.onProgress?.(seen);
   };
-  let index = 0;
-  for await (const record of reader) {
-    if (index++ < job.start) continue;
-    digest.add(record.image);
+  for await (const record of checkImages(counted, imagesDir, files[0] ?? job.dir, read)) {
     batch.push(record);
     if (batch.length >= opts.concurrency) await drain();
-    if (index >= job.end) break;
   }
   await drain();
-  if (records.length !== job.end - job.start || digest.hex() !== job.digest)
+  if (seen !== job.end - job.start || digest.hex() !== job.digest)
     throw new UnrecoverableError(
       `range ${job.range} of ${job.dataset}: the dataset's records changed since it was enumerated ` +
-        `(read ${records.length} of ${job.end - job.start}); run capflow ingest again`,
+        `(read ${seen} of ${job.end - job.start}); run capflow ingest again`,
     );
-  const part: RangePart = { runId: job.runId, range: job.range, start: job.start, records };
+  const part: RangePart = { runId: job.runId, range: job.range, start: job.start, records, issues };
   await putJson(store, partKey, part);
-  return { records: records.length, alreadyDone: false };
+  return { records: seen, alreadyDone: false };
 }
