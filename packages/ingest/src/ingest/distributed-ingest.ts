@@ -72,16 +72,17 @@ export async function ingestDistributed(
   }
   opts.onEnqueued?.({ runId, ranges: jobs.length, enqueued });
 
-  // Wait for every part. The store is the truth (one LIST a poll); every few polls the jobs of the
-  // missing ranges are looked at: a failed one stops the command, a vanished one (retention, a Redis
-  // flush) is enqueued again.
+  // Wait for every part. The store is the truth (one LIST a poll). Every few polls, when the queue
+  // has failed jobs or none waiting or running (a constant number of Redis calls to know), the jobs of
+  // the missing ranges are looked at: a failed one stops the command, a vanished one (retention, a
+  // Redis flush) is enqueued again.
   const pollMs = opts.pollMs ?? 1_000;
   for (let poll = 0; ; poll++) {
     const now = await doneRanges(store, runId);
     const records = plan.ranges.reduce((n, r) => n + (now.has(r.range) ? r.end - r.start : 0), 0);
     opts.onProgress?.({ images: records, total });
     if (now.size === jobs.length) break;
-    if (poll % 5 === 4) {
+    if (poll % 5 === 4 && (await needsLook(deps.ingest))) {
       for (const job of jobs) {
         if (now.has(job.data.range)) continue;
         const existing = await deps.ingest.getJob(job.opts.jobId);
@@ -169,6 +170,13 @@ async function enumerate(dir: string, opts: DistributedIngestOptions): Promise<P
   if (count % rangeSize !== 0) digests.push(digest.hex());
   const ranges = planRanges(count, rangeSize).map((r) => ({ ...r, digest: digests[r.range]! }));
   return { runId: `i${run.digest("hex").slice(0, 24)}`, ranges, issues };
+}
+
+/** Whether a range may have failed or vanished: failed jobs, or nothing left to work on. */
+async function needsLook(queue: TypedQueue<"ingest">): Promise<boolean> {
+  const c = await queue.getJobCounts("failed", "waiting", "active", "delayed", "prioritized");
+  const pending = (c.waiting ?? 0) + (c.active ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0);
+  return (c.failed ?? 0) > 0 || pending === 0;
 }
 
 async function doneRanges(store: ObjectStore, runId: string): Promise<Set<number>> {
