@@ -9,6 +9,7 @@ import { FeatureEnv } from "@capflow/feature-worker";
 import { TrainerEnv } from "@capflow/trainer";
 import { CaptionEnv } from "@capflow/caption-worker";
 import { AdminEnv, ApiEnv } from "@capflow/api";
+import { IngestWorkerEnv } from "@capflow/ingest";
 
 /**
  * deploy/ checked statically (no Docker engine on these machines): every YAML parses, the compose
@@ -40,6 +41,7 @@ async function knownVariables(): Promise<Set<string>> {
     CaptionEnv,
     AdminEnv,
     ApiEnv,
+    IngestWorkerEnv,
   ] as never;
   const names = new Set(schemas.flatMap((s) => Object.keys(s.shape)));
   const example = path.join(ROOT, ".env.example");
@@ -101,6 +103,7 @@ describe("deploy/ (static checks)", () => {
       "feature-worker-gpu1",
       "trainer",
       "caption-worker",
+      "ingest-worker",
     ]) {
       expect(s[name], name).toBeDefined();
     }
@@ -215,7 +218,13 @@ describe("deploy/ (static checks)", () => {
       };
     }>;
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual(
-      ["capflow-api", "capflow-caption-worker", "capflow-feature-worker", "capflow-trainer"].sort(),
+      [
+        "capflow-api",
+        "capflow-caption-worker",
+        "capflow-feature-worker",
+        "capflow-ingest-worker",
+        "capflow-trainer",
+      ].sort(),
     );
     for (const d of deployments) {
       const c = d.spec.template.spec.containers[0]!;

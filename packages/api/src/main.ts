@@ -43,6 +43,7 @@ export async function apiMain(): Promise<void> {
     training: createQueue("training", ctx),
     captions: createQueue("captions", ctx),
     "caption-bulk": createQueue("caption-bulk", ctx),
+    ingest: createQueue("ingest", ctx),
   } satisfies Record<(typeof QUEUE_NAMES)[number], unknown>;
   const queues = Object.values(byName);
   registerQueueDepthMetrics(queues);

@@ -1,6 +1,12 @@
 import fs from "node:fs/promises";
 import { CommonEnv, createQueue, startRuntime } from "@capflow/common";
-import { detectFormat, ingestDataset, type DatasetFormat, type IngestSummary } from "@capflow/ingest";
+import {
+  detectFormat,
+  ingestDataset,
+  ingestDistributed,
+  type DatasetFormat,
+  type IngestSummary,
+} from "@capflow/ingest";
 import { progress } from "./progress.ts";
 
 export interface IngestCommandOptions {
@@ -9,6 +15,9 @@ export interface IngestCommandOptions {
   shardSize: number;
   onError: "skip" | "fail";
   augmentViews?: number;
+  /** Enqueue ranges for `capflow worker ingest` processes instead of storing the images here. */
+  distribute?: boolean;
+  rangeSize?: number;
   /** Print the summary as one JSON object instead of text. */
   json?: boolean;
 }
@@ -38,16 +47,32 @@ export async function ingestCommand(dir: string, opts: IngestCommandOptions): Pr
     const queue = createQueue("features", { connection: rt.redis, prefix: rt.prefix });
     rt.shutdown.add("queue", () => queue.close());
     const bar = progress(`ingest ${dataset}`);
-    const summary = await ingestDataset(rt.store, queue, {
+    const common = {
       dataset,
       format,
       dir,
       shardSize: opts.shardSize,
       onError: opts.onError,
       augmentViews: opts.augmentViews ?? 0,
-      onIssue: (issue) => rt.log.warn({ ...issue }, "dataset issue"),
-      onProgress: ({ images, total }) => bar.update(images, total),
-    });
+      onIssue: (issue: object) => rt.log.warn({ ...issue }, "dataset issue"),
+      onProgress: ({ images, total }: { images: number; total?: number }) => bar.update(images, total),
+    };
+    let summary: IngestSummary;
+    if (opts.distribute) {
+      const ingest = createQueue("ingest", { connection: rt.redis, prefix: rt.prefix });
+      rt.shutdown.add("ingest queue", () => ingest.close());
+      summary = await ingestDistributed(
+        { store: rt.store, features: queue, ingest, redis: rt.redis, prefix: rt.prefix },
+        {
+          ...common,
+          rangeSize: opts.rangeSize,
+          onEnqueued: (p) =>
+            rt.log.info(p, "ingest ranges enqueued: waiting for `capflow worker ingest` processes"),
+        },
+      );
+    } else {
+      summary = await ingestDataset(rt.store, queue, common);
+    }
     bar.stop();
     rt.log.info({ ...summary }, "ingest done");
     process.stdout.write(opts.json ? `${JSON.stringify(summary)}\n` : describeIngest(summary));

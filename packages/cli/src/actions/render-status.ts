@@ -5,7 +5,7 @@ export function renderStatus(s: PipelineStatus): string {
   const out: string[] = [];
   const w = s.workers;
   out.push(
-    `workers: features ${w.features}, training ${w.training}, captions ${w.captions}, caption-bulk ${w["caption-bulk"]}` +
+    `workers: features ${w.features}, training ${w.training}, captions ${w.captions}, caption-bulk ${w["caption-bulk"]}, ingest ${w.ingest}` +
       (s.encoder ? `   encoder ${s.encoder}` : "   (no feature worker has announced its encoder yet)"),
   );
   out.push("", s.datasets.length ? "datasets" : "datasets: none ingested (capflow ingest <dir>)");

@@ -15,6 +15,7 @@ export async function statusCommand(
       training: createQueue("training", ctx),
       captions: createQueue("captions", ctx),
       "caption-bulk": createQueue("caption-bulk", ctx),
+      ingest: createQueue("ingest", ctx),
     } satisfies StatusDeps["queues"];
     for (const q of Object.values(queues)) rt.shutdown.add(`queue ${q.name as QueueName}`, () => q.close());
     let status: PipelineStatus;

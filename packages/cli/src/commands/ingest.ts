@@ -49,6 +49,14 @@ export function registerIngest(program: Command): void {
         .choices(["skip", "fail"])
         .default("skip"),
     )
+    .option(
+      "--distribute",
+      "enqueue the dataset as `ingest` jobs (ranges of records) for `capflow worker ingest`\n" +
+        "processes, on any machines that see this folder at the same absolute path; this command\n" +
+        "waits for them and writes the same manifest and shards as a one-process ingest",
+      false,
+    )
+    .option("--range-size <n>", "records per ingest job with --distribute", positiveInt, 10_000)
     .option("--json", "print the summary as one JSON object", false)
     .action(async (dir: string, opts) => {
       const { ingestCommand, DatasetPathError } = await import("../actions/ingest.ts");

@@ -1,6 +1,6 @@
 import { Argument, type Command } from "commander";
 
-export const ROLES = ["features", "training", "captions"] as const;
+export const ROLES = ["features", "training", "captions", "ingest"] as const;
 export type WorkerRole = (typeof ROLES)[number];
 
 /** Runs one worker process for a queue. Scale out by running more of them, on as many machines. */
@@ -15,6 +15,9 @@ export async function runWorker(role: WorkerRole): Promise<void> {
     case "captions":
       await (await import("@capflow/caption-worker")).main();
       return;
+    case "ingest":
+      await (await import("@capflow/ingest")).ingestWorkerMain();
+      return;
   }
 }
 
@@ -27,6 +30,8 @@ export function registerWorker(program: Command): void {
         "  features   turn shards of images into 2048-d InceptionV3 vectors (one per CPU socket or GPU)\n" +
         "  training   fit caption models from training jobs, checkpointing every epoch\n" +
         "  captions   caption single images and bulk jobs with the published model\n" +
+        "  ingest     store the images of dataset ranges from `capflow ingest --distribute`\n" +
+        "             (every ingest worker must see the dataset's folder at the same path)\n" +
         "Each serves /healthz, /readyz and /metrics on CAPFLOW_OPS_PORT (0 = a free port, logged).",
     )
     .addArgument(new Argument("<role>", "which queue to work").choices(ROLES))

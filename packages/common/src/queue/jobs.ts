@@ -24,6 +24,39 @@ export const FeaturesJob = z.object({
   shardKey: StoreKey,
 });
 
+/** The dataset formats ingest reads (its readers live in @capflow/ingest `datasets/`). */
+export const DATASET_FORMATS = [
+  "flickr8k-csv",
+  "flickr8k-token",
+  "flickr30k",
+  "coco",
+  "jsonl-folder",
+] as const;
+export type DatasetFormat = (typeof DATASET_FORMATS)[number];
+
+/**
+ * One range of a dataset's records for an ingest worker (queue `ingest`, `capflow ingest --distribute`):
+ * records `[start, end)` in the reader's order, their images stored by content and the range's part
+ * (`ingest/<runId>/part-<range>.json`) written for the command that assembles the manifest. The
+ * folder is read by path: every ingest worker must see the dataset at that path (a shared mount).
+ */
+export const IngestRangeJob = z.object({
+  runId: Id,
+  dataset: DatasetName,
+  format: z.enum(DATASET_FORMATS),
+  dir: z
+    .string()
+    .min(1)
+    .max(4096)
+    .refine((d) => d.startsWith("/"), "the dataset folder is an absolute path"),
+  range: z.number().int().min(0),
+  start: z.number().int().min(0),
+  end: z.number().int().min(1),
+  /** sha256 of the range's image names, one per line, as the command enumerated them: a worker that
+   *  reads other records (the caption file changed since) fails the range instead of mixing data. */
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
 export const DECODE_METHODS = ["beam", "greedy", "rerank"] as const;
 export type DecodeMethod = (typeof DECODE_METHODS)[number];
 
@@ -169,6 +202,7 @@ export interface CaptionBatch {
 
 /** Job ids are derived from content so that resubmitting is a no-op. */
 export const featuresJobId = (dataset: string, shardId: string) => `features.${dataset}.${shardId}`;
+export const ingestRangeJobId = (runId: string, range: number) => `ingest.${runId}.${range}`;
 export const captionShardJobId = (batchId: string, shardId: string) => `caption.${batchId}.${shardId}`;
 
 export const JobCatalog = {
@@ -191,6 +225,17 @@ export const JobCatalog = {
       // poison image fail alone; a shard with two or more fails after its 4th death (no crash
       // loop), and `capflow reconcile` re-enqueues it with the isolation resumed from Redis.
       maxStalledCount: 3,
+    },
+  },
+  ingest: {
+    schema: IngestRangeJob,
+    // A range rewrites the same objects when redone (images by content, its part by run and range):
+    // retries are safe. The command waiting for the ranges re-adds one that retention removed.
+    options: {
+      attempts: 5,
+      backoff: { type: "exponential", delay: 2_000 },
+      removeOnComplete: { count: 10_000, age: 7 * 24 * 3600 },
+      removeOnFail: { count: 10_000, age: 7 * 24 * 3600 },
     },
   },
   training: {

@@ -91,3 +91,6 @@ export const workerName = () => `${os.hostname()}:${process.pid}`;
 
 /** Workers not yet closed; the test suite's leak guard fails a test that leaves one open. */
 export const openWorkers = new Set<Worker>();
+
+/** A job that can never succeed (a malformed payload, input that changed under it): no retries. */
+export { UnrecoverableError };

@@ -26,3 +26,7 @@ export const modelPointer = (name: string) => `models/${name}/latest`;
 export const captionShardResults = (batchId: string, shardId: string) =>
   `captions/${batchId}/shards/${shardId}.jsonl`;
 export const captionBatch = (batchId: string) => `captions/${batchId}/batch.json`;
+/** What one ingest worker made of one range of a dataset's records (`capflow ingest --distribute`). */
+export const ingestPart = (runId: string, range: number) =>
+  `ingest/${runId}/part-${String(range).padStart(6, "0")}.json`;
+export const ingestRunPrefix = (runId: string) => `ingest/${runId}/`;

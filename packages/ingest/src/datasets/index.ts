@@ -3,20 +3,15 @@ import { locateFlickr30k, readFlickr30k } from "./flickr30k.ts";
 import { locateFlickr8kCsv, readFlickr8kCsv } from "./flickr8k-csv.ts";
 import { locateFlickr8kToken, readFlickr8kToken } from "./flickr8k-token.ts";
 import { locateJsonlFolder, readJsonlFolder } from "./jsonl-folder.ts";
+import { DATASET_FORMATS, type DatasetFormat } from "@capflow/common";
 import type { DatasetLocation, DatasetRecord, ReadOptions } from "./types.ts";
 
 export * from "./types.ts";
 export { SPLIT_LIST_FILES } from "./split-lists.ts";
 export { readCoco, readFlickr30k, readFlickr8kCsv, readFlickr8kToken, readJsonlFolder };
 
-export const DATASET_FORMATS = [
-  "flickr8k-csv",
-  "flickr8k-token",
-  "flickr30k",
-  "coco",
-  "jsonl-folder",
-] as const;
-export type DatasetFormat = (typeof DATASET_FORMATS)[number];
+// The list lives in the job catalog (common): ingest jobs name a format.
+export { DATASET_FORMATS, type DatasetFormat } from "@capflow/common";
 
 type Reader = (dir: string, opts: ReadOptions) => AsyncGenerator<DatasetRecord>;
 type Locator = (dir: string) => Promise<DatasetLocation>;
