@@ -17,4 +17,24 @@ export default tseslint.config(
       "no-duplicate-imports": ["error", { allowSeparateTypeImports: true }],
     },
   },
+  {
+    // Every Redis connection and QueueEvents goes through @capflow/common's factories (createRedis,
+    // connectRedis, createQueueEvents): they record what is open, which the test suite's leak guard
+    // (test/leak-guard.ts) checks after each file. Only the factories' own folder builds them raw.
+    ignores: ["packages/common/src/queue/**"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "NewExpression[callee.name=/^(Redis|Cluster|QueueEvents)$/]",
+          message:
+            "open it through @capflow/common (createRedis, connectRedis, createQueueEvents) so the leak guard sees it",
+        },
+        {
+          selector: "CallExpression[callee.property.name='duplicate']",
+          message: "a duplicated connection escapes the leak guard: use createRedis or duplicateForBlocking",
+        },
+      ],
+    },
+  },
 );

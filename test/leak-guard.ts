@@ -1,16 +1,11 @@
-import { afterAll, expect } from "vitest";
-import { openQueueEvents, openWorkers } from "@capflow/common";
+import { afterAll } from "vitest";
+import { closeLeaks, leakMessage } from "./support/leaks.ts";
 
-// graphile/worker's leaked-worker guard, per test file: a file that leaves a BullMQ worker or a
-// QueueEvents (a blocking Redis connection each) open fails, and they are closed so they cannot steal
-// the next file's jobs or events. Per file, not per test, because a file may share one worker between
-// its tests (created in beforeAll, closed in afterAll).
+// graphile/worker's leaked-worker guard, per test file: a file that leaves a BullMQ worker, a
+// QueueEvents or a Redis connection (made through @capflow/common's factories) open fails, naming each,
+// and they are closed so they cannot steal the next file's jobs or events. Per file, not per test,
+// because a file may share one worker or connection between its tests (beforeAll/afterAll).
 afterAll(async () => {
-  const workers = [...openWorkers];
-  const events = [...openQueueEvents];
-  await Promise.all([...workers.map((w) => w.close(true)), ...events.map((e) => e.close())]);
-  expect(
-    [...workers.map((w) => `worker ${w.name}`), ...events.map((e) => `queue events ${e.name}`)],
-    "test left BullMQ workers or QueueEvents open",
-  ).toEqual([]);
+  const leaked = await closeLeaks();
+  if (leaked.length > 0) throw new Error(leakMessage(leaked));
 });

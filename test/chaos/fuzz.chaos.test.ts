@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { REASON_CODES } from "@capflow/ml";
+import { DECODE_FAILURE_REASONS } from "@capflow/common";
 import { runDecodeChild } from "../support/fault/decode-runner.ts";
 import { CHAOS_SCALE, chaosSeed, chaosSize, replay } from "../support/fault/chaos-config.ts";
 
@@ -29,7 +29,7 @@ describe("byte fuzzing of the decode path", () => {
     const seeded = replay(SEED);
     expect(run.crashes, seeded).toEqual([]);
     expect(run.lines, seeded).toHaveLength(CASES);
-    for (const l of run.lines) if (!l.ok) expect(REASON_CODES, seeded).toContain(l.reason);
+    for (const l of run.lines) if (!l.ok) expect(DECODE_FAILURE_REASONS, seeded).toContain(l.reason);
     for (const l of run.lines) if (l.ok) expect(l.valid, seeded).toBe(true);
   });
 });

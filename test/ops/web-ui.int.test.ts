@@ -5,15 +5,15 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type BrowserContext } from "playwright-core";
-import pino from "pino";
 import { createQueue, createRedis, QUEUE_NAMES, type LocalStore } from "@capflow/common";
-import { buildApiServer, registerWebUi, type ApiConfig, type StatusDeps } from "@capflow/api";
+import { buildApiServer, registerWebUi, type StatusDeps } from "@capflow/api";
 import type { Captioner } from "@capflow/caption-worker";
 import { writeReport } from "@capflow/trainer";
 import { drawImage } from "../support/images.ts";
 import { preparePublishedModel } from "../support/pipeline.ts";
 import { startCaptioner, startCaptionWorkers, type CaptionWorkers } from "../support/caption-workers.ts";
 import { freshPrefix, localStore, redisUrl, tempDir } from "../support/services.ts";
+import { apiConfig, silent } from "../support/api-server.ts";
 
 /**
  * The web page the API serves, in real Chromium (Debian's, through playwright-core), in front of a
@@ -33,7 +33,6 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const KEY = "web-test-key-0123456789";
 
 describe("the web page", () => {
-  const silent = pino({ level: "silent" });
   let store: LocalStore;
   let captioner: Captioner;
   let workers: CaptionWorkers;
@@ -63,14 +62,12 @@ describe("the web page", () => {
     prefix = freshPrefix();
     workers = startCaptionWorkers({ captioner, store, prefix });
     conn = createRedis(redisUrl(), "producer");
-    const config: ApiConfig = {
+    const config = apiConfig({
       apiKey: KEY,
-      maxBodyBytes: 1024 * 1024,
       waitMs: 120_000,
-      maxQueueDepth: 1000,
       // The test's image server is on loopback.
       urlFetch: { maxBytes: 1024 * 1024, timeoutMs: 5_000, allowPrivate: true },
-    };
+    });
     app = await buildApiServer({ store, redis: conn, prefix, log: silent, config });
     const ctx = { connection: conn, prefix };
     Object.assign(queues, {

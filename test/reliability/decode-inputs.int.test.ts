@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { REASON_CODES } from "@capflow/ml";
+import { DECODE_FAILURE_REASONS } from "@capflow/common";
 import { tempDir } from "../support/services.ts";
 import { badImageCorpus, bombs, type Case } from "../support/fault/bad-images.ts";
 import { runDecodeChild } from "../support/fault/decode-runner.ts";
@@ -28,7 +28,7 @@ describe("the decode path on hostile inputs", () => {
     const outcome = (kind: string) => corpus.filter((c) => c.kind === kind).map((c) => byName.get(c.name)!);
     for (const line of run.lines) {
       if (line.ok) expect(line.valid, String(line.i)).toBe(true);
-      else expect(REASON_CODES, String(line.i)).toContain(line.reason);
+      else expect(DECODE_FAILURE_REASONS, String(line.i)).toContain(line.reason);
     }
     // Inputs that must decode (colour spaces, depths, channels, orientations, first frame only).
     for (const kind of ["cmyk", "16-bit", "grey", "grey+alpha", "rgba", "exif-orientation", "animated"])
@@ -71,6 +71,6 @@ describe("the decode path on hostile inputs", () => {
     });
     expect(run.crashes).toEqual([]);
     expect(run.lines).toHaveLength(500);
-    for (const l of run.lines) if (!l.ok) expect(REASON_CODES).toContain(l.reason);
+    for (const l of run.lines) if (!l.ok) expect(DECODE_FAILURE_REASONS).toContain(l.reason);
   });
 });

@@ -5,7 +5,7 @@ import { sweepExpired } from "@capflow/api";
 import { freePortOnLoopback, usedMemory } from "./support.ts";
 import { drawImage, writeJsonlDataset } from "../support/images.ts";
 import { freshPrefix, redisUrl, tempDir } from "../support/services.ts";
-import { apiHarness } from "./harness.ts";
+import { apiHarness, postImage } from "../support/api-server.ts";
 
 const IMAGE_KEY = `images/${"a".repeat(64)}.png`;
 
@@ -30,7 +30,8 @@ async function ingestShards(store: Parameters<typeof ingestDataset>[0], dataset:
 }
 
 describe("security: API limits (issue findings 1, 2, 4, 5, 6, 8, 10, 11)", () => {
-  const h = apiHarness();
+  // A deep queue: a flood here must be refused by the limit under test, never by queue_full.
+  const h = apiHarness({ config: { maxQueueDepth: 100_000 } });
 
   it("finding 1: 500 requests naming distinct models answer 404 and enqueue nothing", async () => {
     await h.start();
@@ -243,12 +244,7 @@ describe("security: API limits (issue findings 1, 2, 4, 5, 6, 8, 10, 11)", () =>
   it("finding 11: an expired batch's objects and old uploads are gone after the sweep; dataset images stay", async () => {
     await ingestShards(h.store, "kept", 3);
     await h.start();
-    const upload = await h.app.inject({
-      method: "POST",
-      url: "/v1/captions",
-      headers: { "content-type": "image/png" },
-      payload: await drawImage(5),
-    });
+    const upload = await postImage(h.app, await drawImage(5));
     expect(upload.statusCode).toBe(202);
     const submit = await h.app.inject({
       method: "POST",

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 // ioredis's own URL parser: proves each form below is one ioredis really reads a password from.
 import { parseURL } from "ioredis/built/utils/index.js";
-import { redactEnv, redactUrl, resolveRedis } from "@capflow/common";
+import { createRedis, redactEnv, redactUrl, resolveRedis } from "@capflow/common";
 import { tempDir } from "../support/services.ts";
 
 const SECRET = "s3cr3t-P4ss";
@@ -55,6 +55,8 @@ describe("security: secrets (finding 7)", () => {
     try {
       const password = ioredisPassword(endpoint.url);
       expect(password).toMatch(/^[0-9a-f]{48}$/);
+      // Raw on purpose: a client capflow never builds (no password, no retries), disconnected below.
+      // eslint-disable-next-line no-restricted-syntax
       const bare = new Redis(endpoint.url.replace(/\/\/:[^@]*@/, "//"), {
         lazyConnect: true,
         enableReadyCheck: false,
@@ -66,8 +68,7 @@ describe("security: secrets (finding 7)", () => {
       await expect(bare.connect().then(() => bare.ping())).rejects.toThrow();
       expect(errors.join("\n")).toMatch(/NOAUTH/);
       bare.disconnect();
-      const authed = new Redis(endpoint.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-      await authed.connect();
+      const authed = createRedis(endpoint.url, "worker");
       expect(await authed.ping()).toBe("PONG");
       authed.disconnect();
       const mode = (await fs.stat(path.join(home, "redis", "redis.url"))).mode & 0o777;

@@ -4,7 +4,7 @@ import { loadTf } from "@capflow/ml";
 import { Captioner, createCaptionWorker } from "@capflow/caption-worker";
 import { freshPrefix, localStore, redisUrl } from "../support/services.ts";
 import { sharedEncoder } from "../support/pipeline.ts";
-import { silent } from "./harness.ts";
+import { silent } from "../support/api-server.ts";
 
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {
   for (let i = 0; i < 1200; i++) {

@@ -22,14 +22,16 @@ import type { LookupFunction } from "node:net";
  *   internal names exist; a refused connection is `fetch_failed`, never mistaken for a Redis outage.
  */
 
-export type FetchErrorCode =
-  | "bad_url"
-  | "refused_address"
-  | "too_large"
-  | "timeout"
-  | "http_status"
-  | "too_many_redirects"
-  | "fetch_failed";
+export const FETCH_ERROR_CODES = [
+  "bad_url",
+  "refused_address",
+  "too_large",
+  "timeout",
+  "http_status",
+  "too_many_redirects",
+  "fetch_failed",
+] as const;
+export type FetchErrorCode = (typeof FETCH_ERROR_CODES)[number];
 
 export class FetchUrlError extends Error {
   override name = "FetchUrlError";

@@ -31,7 +31,7 @@ import {
   type CaptionAnswer,
 } from "./captions.ts";
 import { errorResponse, ValidationProblem } from "./error-response.ts";
-import { asFetchError, fetchUrl, type FetchedUrl } from "./fetch-url.ts";
+import { asFetchError, FETCH_ERROR_CODES, fetchUrl, type FetchedUrl } from "./fetch-url.ts";
 import { openApiDocument, servedDocument } from "./openapi.ts";
 import { ApiProblem } from "./problem.ts";
 import { registeredRoutes, trackRoutes } from "./route-table.ts";
@@ -78,13 +78,9 @@ const REJECT_REASONS = new Set([
   "bad_request",
   "unsupported_image",
   "unsupported_media_type",
-  "refused_address",
-  "bad_url",
-  "timeout",
-  "http_status",
-  "too_many_redirects",
-  "fetch_failed",
   "redis_unavailable",
+  // A URL the API could not fetch is refused with the fetch's own code.
+  ...FETCH_ERROR_CODES,
 ]);
 
 /** The HTTP API: single captions, bulk caption jobs, OpenAPI, health and metrics on one port. */

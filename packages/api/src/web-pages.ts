@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { expandTableHeads } from "./web-table-head.ts";
 
 /**
  * The web page's HTML documents: one layout (`web/layout.html`: head, header, navigation, API-key form)
@@ -15,13 +16,16 @@ export interface WebPage {
   main: string;
 }
 
-/** Pure: the layout with the page's title, script and main filled in, and its navigation link current. */
+/**
+ * Pure: the layout with the page's title, script and main (its table heads expanded) filled in, and
+ * its navigation link current.
+ */
 export function renderPage(layout: string, page: WebPage): string {
   const link = `<a href="${page.route}">`;
   if (layout.split(link).length !== 2)
     throw new Error(`the layout's navigation has no single link to ${page.route}`);
   const indent = /^([ \t]*)\{\{main\}\}/m.exec(layout)?.[1] ?? "";
-  const main = page.main.trimEnd().replaceAll("\n", `\n${indent}`);
+  const main = expandTableHeads(page.main).trimEnd().replaceAll("\n", `\n${indent}`);
   return layout
     .replace(link, `<a href="${page.route}" aria-current="page">`)
     .replace("{{title}}", page.title)

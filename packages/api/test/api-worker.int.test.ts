@@ -1,7 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import pino from "pino";
 import {
   createQueue,
   createRedis,
@@ -11,7 +10,7 @@ import {
   type BulkShardResult,
   type ObjectStore,
 } from "@capflow/common";
-import { buildApiServer, type ApiConfig } from "@capflow/api";
+import { buildApiServer } from "@capflow/api";
 import { captionBulkCommand, captionImagesCommand } from "@capflow/cli";
 import type { Captioner } from "@capflow/caption-worker";
 import { freshPrefix, localStore, redisUrl, tempDir } from "../../../test/support/services.ts";
@@ -22,11 +21,11 @@ import {
   type CaptionWorkers,
 } from "../../../test/support/caption-workers.ts";
 import { drawImage } from "../../../test/support/images.ts";
+import { apiConfig, dropQueues, postImage, silent } from "../../../test/support/api-server.ts";
 
 // The API in front of the real caption worker, with a model really trained (briefly) on drawn images
 // by the real pipeline (test/support/pipeline.ts): single captions and a bulk job end to end.
 describe("HTTP API with the caption worker", () => {
-  const silent = pino({ level: "silent" });
   let store: ObjectStore;
   let captioner: Captioner;
   let dataset: string;
@@ -35,14 +34,11 @@ describe("HTTP API with the caption worker", () => {
   let conn: ReturnType<typeof createRedis>;
   let workers: CaptionWorkers;
   let app: Awaited<ReturnType<typeof buildApiServer>>;
-  const config: ApiConfig = {
-    maxBodyBytes: 1024 * 1024,
+  const config = apiConfig({
     waitMs: 120_000,
-    maxQueueDepth: 1000,
-    urlFetch: { maxBytes: 1024 * 1024, timeoutMs: 2_000, allowPrivate: false },
     // "never-published" is served (configured) but has no model: its shards fail in the worker.
     models: ["default", "never-published"],
-  };
+  });
 
   beforeAll(async () => {
     store = await localStore();
@@ -63,23 +59,13 @@ describe("HTTP API with the caption worker", () => {
   afterEach(async () => {
     await app.close();
     await workers.close();
-    for (const name of ["captions", "caption-bulk"] as const) {
-      const queue = createQueue(name, { connection: conn, prefix });
-      await queue.obliterate({ force: true });
-      await queue.close();
-    }
+    await dropQueues(conn, prefix, ["captions", "caption-bulk"]);
     conn.disconnect();
   });
 
   it("answers a single caption within the wait, and again from the finished job", async () => {
     const png = await drawImage(4242);
-    const post = () =>
-      app.inject({
-        method: "POST",
-        url: "/v1/captions",
-        headers: { "content-type": "image/png" },
-        payload: png,
-      });
+    const post = () => postImage(app, png);
     const first = await post();
     expect(first.statusCode, first.body).toBe(200);
     const body = first.json();

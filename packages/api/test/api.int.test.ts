@@ -2,75 +2,20 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Worker } from "bullmq";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import pino from "pino";
-import { createQueue, createRedis, keys, registry, type ObjectStore } from "@capflow/common";
-import { buildApiServer, type ApiConfig } from "@capflow/api";
+import { createQueue, createRedis, keys, registry } from "@capflow/common";
 import { fetchUrl } from "../src/fetch-url.ts";
-import { freshPrefix, localStore, redisUrl } from "../../../test/support/services.ts";
+import { redisUrl } from "../../../test/support/services.ts";
+import { apiHarness, postImage } from "../../../test/support/api-server.ts";
 import { drawImage } from "../../../test/support/images.ts";
 import { waitFor } from "../../../test/support/wait-for.ts";
 
-const silent = pino({ level: "silent" });
-
-function config(over: Partial<ApiConfig> = {}): ApiConfig {
-  return {
-    maxBodyBytes: 1024 * 1024,
-    waitMs: 0,
-    maxQueueDepth: 1000,
-    urlFetch: { maxBytes: 1024 * 1024, timeoutMs: 2_000, allowPrivate: false },
-    ...over,
-  };
-}
-
-/** One API server on a fresh prefix and store; closed after each test. */
-function harness() {
-  const h = {} as {
-    store: ObjectStore;
-    prefix: string;
-    conn: ReturnType<typeof createRedis>;
-    app: Awaited<ReturnType<typeof buildApiServer>>;
-    start(over?: Partial<ApiConfig>, extra?: Partial<Parameters<typeof buildApiServer>[0]>): Promise<void>;
-  };
-  beforeEach(async () => {
-    h.store = await localStore();
-    h.prefix = freshPrefix();
-    h.conn = createRedis(redisUrl(), "producer");
-  });
-  h.start = async (over = {}, extra = {}) => {
-    h.app = await buildApiServer({
-      store: h.store,
-      redis: h.conn,
-      prefix: h.prefix,
-      log: silent,
-      config: config(over),
-      ...extra,
-    });
-  };
-  afterEach(async () => {
-    await h.app?.close();
-    for (const name of ["captions", "caption-bulk"] as const) {
-      const q = createQueue(name, { connection: h.conn, prefix: h.prefix });
-      await q.obliterate({ force: true });
-      await q.close();
-    }
-    h.conn.disconnect();
-    h.app = undefined as never;
-  });
-  return h;
-}
-
 describe("HTTP API: edges", () => {
-  const h = harness();
+  const h = apiHarness({ admin: false });
 
   it("accepts a raw image upload, stores it by content and answers 202 with a job id to poll", async () => {
     await h.start();
     const png = await drawImage(1);
-    const res = await h.app.inject({
-      method: "POST",
-      url: "/v1/captions",
-      headers: { "content-type": "image/png" },
-      payload: png,
-    });
+    const res = await postImage(h.app, png);
     expect(res.statusCode).toBe(202);
     const body = res.json();
     expect(body).toMatchObject({ status: "queued", poll: `/v1/captions/${body.id}` });
@@ -171,12 +116,7 @@ describe("HTTP API: edges", () => {
         .issues.map((i: { path: string }) => i.path)
         .sort(),
     ).toEqual(["dataset", "split"]);
-    const text = await h.app.inject({
-      method: "POST",
-      url: "/v1/captions",
-      headers: { "content-type": "image/png" },
-      payload: Buffer.from("not an image"),
-    });
+    const text = await postImage(h.app, Buffer.from("not an image"));
     expect(text.statusCode).toBe(415);
   });
 
@@ -202,12 +142,7 @@ describe("HTTP API: edges", () => {
   it("answers 413 beyond the body limit (raw, multipart and JSON)", async () => {
     await h.start({ maxBodyBytes: 64 * 1024 });
     const big = Buffer.concat([await drawImage(3), Buffer.alloc(100 * 1024)]);
-    const raw = await h.app.inject({
-      method: "POST",
-      url: "/v1/captions",
-      headers: { "content-type": "image/png" },
-      payload: big,
-    });
+    const raw = await postImage(h.app, big);
     expect(raw.statusCode).toBe(413);
     expect(raw.json().error).toBe("too_large");
     const boundary = "----capflow";
@@ -235,13 +170,7 @@ describe("HTTP API: edges", () => {
   it("requires the API key on /v1 and /metrics when one is configured, but not on health or the document", async () => {
     await h.start({ apiKey: "k".repeat(32) });
     const png = await drawImage(4);
-    const post = (headers: Record<string, string>) =>
-      h.app.inject({
-        method: "POST",
-        url: "/v1/captions",
-        headers: { "content-type": "image/png", ...headers },
-        payload: png,
-      });
+    const post = (headers: Record<string, string>) => postImage(h.app, png, headers);
     expect((await post({})).statusCode).toBe(401);
     expect((await post({ "x-api-key": "wrong" })).statusCode).toBe(401);
     expect((await post({ authorization: `Bearer ${"k".repeat(31)}x` })).statusCode).toBe(401);
@@ -274,16 +203,7 @@ describe("HTTP API: edges", () => {
     }
     await new Promise((r) => setTimeout(r, 300)); // let the cached depth expire
     const images = await Promise.all(Array.from({ length: 50 }, (_, i) => drawImage(100 + i)));
-    const answers = await Promise.all(
-      images.map((png) =>
-        h.app.inject({
-          method: "POST",
-          url: "/v1/captions",
-          headers: { "content-type": "image/png" },
-          payload: png,
-        }),
-      ),
-    );
+    const answers = await Promise.all(images.map((png) => postImage(h.app, png)));
     for (const res of answers) {
       expect(res.statusCode).toBe(429);
       expect(Number(res.headers["retry-after"])).toBeGreaterThanOrEqual(1);
@@ -308,12 +228,7 @@ describe("HTTP API: edges", () => {
         shardKey: `datasets/d/shards/s${i}.json`,
       });
     }
-    const res = await h.app.inject({
-      method: "POST",
-      url: "/v1/captions",
-      headers: { "content-type": "image/png" },
-      payload: await drawImage(9),
-    });
+    const res = await postImage(h.app, await drawImage(9));
     expect(res.statusCode).toBe(202);
     await queue.close();
   });
@@ -330,13 +245,7 @@ describe("HTTP API: edges", () => {
       new Worker("captions", () => held, { connection: conns[0]!, prefix: h.prefix, concurrency: 20 }),
       new Worker("caption-bulk", () => held, { connection: conns[1]!, prefix: h.prefix, concurrency: 20 }),
     ];
-    const post = async (seed: number) =>
-      h.app.inject({
-        method: "POST",
-        url: "/v1/captions",
-        headers: { "content-type": "image/png" },
-        payload: await drawImage(seed),
-      });
+    const post = async (seed: number) => postImage(h.app, await drawImage(seed));
     try {
       for (let i = 0; i < 10; i++)
         await bulkQueue.add("bulk-shard", {
@@ -375,12 +284,7 @@ describe("HTTP API: edges", () => {
   it("answers 503 with Retry-After, not a hang, when Redis is unreachable", async () => {
     await h.start();
     h.conn.disconnect();
-    const res = await h.app.inject({
-      method: "POST",
-      url: "/v1/captions",
-      headers: { "content-type": "image/png" },
-      payload: await drawImage(10),
-    });
+    const res = await postImage(h.app, await drawImage(10));
     expect(res.statusCode).toBe(503);
     expect(res.headers["retry-after"]).toBe("5");
     expect((await h.app.inject({ method: "GET", url: "/readyz" })).statusCode).toBe(503);
@@ -424,7 +328,7 @@ describe("HTTP API: edges", () => {
 });
 
 describe("HTTP API: URL fetching refuses internal addresses", () => {
-  const h = harness();
+  const h = apiHarness({ admin: false });
 
   it.each([
     ["http://127.0.0.1/x.png", "loopback"],
@@ -557,7 +461,7 @@ describe("HTTP API: URL fetching refuses internal addresses", () => {
 });
 
 describe("HTTP API: bulk jobs without a worker", () => {
-  const h = harness();
+  const h = apiHarness({ admin: false });
 
   const tinyInfo = (shards: string[], shardSplits?: Array<[number, number, number]>) => ({
     name: "tiny",

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Queue } from "bullmq";
-import { Redis } from "ioredis";
 import {
   assertNoEviction,
   createRedis,
@@ -28,7 +27,7 @@ describe("redis policy", () => {
   it("refuses an allkeys-lru Redis with a message saying how to fix it", async () => {
     const server = await startEmbeddedRedis({ dataDir: await tempDir("redis"), persistence: false });
     cleanups.push(() => server.stop());
-    const admin = new Redis(server.url);
+    const admin = createRedis(server.url, "worker");
     cleanups.push(async () => admin.disconnect());
     await admin.config("SET", "maxmemory-policy", "allkeys-lru");
     const err = await assertNoEviction(admin).catch((e: unknown) => e);

@@ -3,7 +3,6 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Job, QueueEvents } from "bullmq";
-import type { Redis } from "ioredis";
 import {
   LocalStore,
   createQueue,
@@ -112,13 +111,10 @@ export async function runCaptionSoak(opts: {
       const queue = createQueue(name, { connection: conn, prefix });
       // Job.waitUntilFinished adds a "closing" listener to the queue per job waited on.
       queue.setMaxListeners(opts.wave + 20);
-      const connection = eventsConn.duplicate();
-      return [name, { queue, connection, events: createQueueEvents(name, { connection, prefix }) }];
+      // createQueueEvents gives each its own blocking copy of eventsConn and ends it on close().
+      return [name, { queue, events: createQueueEvents(name, { connection: eventsConn, prefix }) }];
     }),
-  ) as Record<
-    "captions" | "caption-bulk",
-    { queue: ReturnType<typeof createQueue>; connection: Redis; events: QueueEvents }
-  >;
+  ) as Record<"captions" | "caption-bulk", { queue: ReturnType<typeof createQueue>; events: QueueEvents }>;
   const child = new SoakChild("caption-child.ts", [], {
     CAPFLOW_REDIS_URL: redisUrl(),
     CAPFLOW_QUEUE_PREFIX: prefix,
@@ -253,9 +249,8 @@ export async function runCaptionSoak(opts: {
     };
   } finally {
     child.kill();
-    for (const { queue, connection, events } of Object.values(lanes)) {
+    for (const { queue, events } of Object.values(lanes)) {
       await events.close();
-      connection.disconnect();
       await queue.obliterate({ force: true });
       await queue.close();
     }

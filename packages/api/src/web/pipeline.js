@@ -5,7 +5,14 @@ let timer;
 
 bindKeyForm($("key-form"), () => void refresh());
 
-const empty = (cols, text) => el("tr", {}, el("td", { colspan: cols, class: "muted" }, text));
+/** Puts `rows` in the table's body, or one row saying `none` across all its columns. */
+function fillTable(id, rows, none) {
+  const table = $(id);
+  const columns = table.tHead.rows[0].cells.length;
+  table.tBodies[0].replaceChildren(
+    ...(rows.length ? rows : [el("tr", {}, el("td", { colspan: columns, class: "muted" }, none))]),
+  );
+}
 
 const formatSeconds = (s) =>
   s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
@@ -81,9 +88,7 @@ function render(s) {
       );
     });
   }
-  $("datasets")
-    .querySelector("tbody")
-    .replaceChildren(...(ds.length ? ds : [empty(7, "none ingested yet: capflow ingest <dir>")]));
+  fillTable("datasets", ds, "none ingested yet: capflow ingest <dir>");
 
   const runs = s.runs.map((r) =>
     el(
@@ -115,9 +120,7 @@ function render(s) {
       ),
     ),
   );
-  $("runs")
-    .querySelector("tbody")
-    .replaceChildren(...(runs.length ? runs : [empty(8, "no training runs yet")]));
+  fillTable("runs", runs, "no training runs yet");
 
   const batches = s.batches.map((b) =>
     el(
@@ -150,9 +153,7 @@ function render(s) {
       ),
     ),
   );
-  $("batches")
-    .querySelector("tbody")
-    .replaceChildren(...(batches.length ? batches : [empty(7, "no bulk caption jobs yet")]));
+  fillTable("batches", batches, "no bulk caption jobs yet");
 }
 
 async function refresh() {

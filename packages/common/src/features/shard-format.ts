@@ -38,13 +38,17 @@ export interface ShardList {
  *   flight (a native crash in decode or encode); the rest of its shard was encoded without it
  *   (feature-worker `crash-isolation.ts`).
  */
-export const FAILURE_REASONS = [
+export const DECODE_FAILURE_REASONS = [
   "empty",
   "format",
   "decode",
   "too_large",
   "timeout",
   "invalid",
+] as const;
+export type DecodeFailureReason = (typeof DECODE_FAILURE_REASONS)[number];
+export const FAILURE_REASONS = [
+  ...DECODE_FAILURE_REASONS,
   "missing",
   "non_finite",
   "crashed_worker",

@@ -65,15 +65,15 @@ export function registerQueueDepthMetrics(queues: Queue[]): void {
 }
 
 /** Why a job failed, as a bounded label value (never the error message). */
-export type JobFailureReason = "malformed" | "unrecoverable" | "stalled" | "aborted" | "timeout" | "error";
-export const JOB_FAILURE_REASONS: readonly JobFailureReason[] = [
+export const JOB_FAILURE_REASONS = [
   "malformed",
   "unrecoverable",
   "stalled",
   "aborted",
   "timeout",
   "error",
-];
+] as const;
+export type JobFailureReason = (typeof JOB_FAILURE_REASONS)[number];
 
 export function failureReason(err: Error): JobFailureReason {
   if (err.name === "UnrecoverableError")

@@ -32,9 +32,31 @@ export function redisOptions(role: ConnectionRole): RedisOptions {
       };
 }
 
+/**
+ * Connections made by the factories below and not yet ended, each with what it is and where it was
+ * opened; the test suite's leak guard fails a test file that leaves one open. A connection leaves the
+ * set on "end", which ioredis emits once `disconnect()`/`quit()` has closed the socket for good (one
+ * closed while it waited to reconnect never emits it and stays: the guard reads its closing flag).
+ */
+export const openRedisConnections = new Map<RedisClient, string>();
+
+function tracked<C extends RedisClient>(client: C, what: string): C {
+  // The first frame outside common: the caller that owns the connection (and must close it).
+  const site = new Error().stack
+    ?.split("\n")
+    .slice(1)
+    .find((line) => !/[\\/]common[\\/]src[\\/]/.test(line))
+    ?.trim()
+    .replace(/^at /, "");
+  openRedisConnections.set(client, site ? `${what}, opened at ${site}` : what);
+  client.once("end", () => openRedisConnections.delete(client));
+  return client;
+}
+
 /** A standalone connection from one URL (the embedded Redis, tests, tools). */
 export function createRedis(url: string, role: ConnectionRole): Redis {
-  return new Redis(url, redisOptions(role));
+  const redis = new Redis(url, redisOptions(role));
+  return tracked(redis, `${role} connection to ${where(redis)}`);
 }
 
 /**
@@ -42,6 +64,11 @@ export function createRedis(url: string, role: ConnectionRole): Redis {
  * BullMQ takes the result as is (a `Cluster` included).
  */
 export function connectRedis(settings: RedisSettings, role: ConnectionRole): RedisClient {
+  const client = buildClient(settings, role);
+  return tracked(client, `${role} connection to ${where(client)} (${settings.mode})`);
+}
+
+function buildClient(settings: RedisSettings, role: ConnectionRole): RedisClient {
   const nodes = settings.urls.map(parseRedisNode);
   const first = nodes[0];
   if (!first) throw new Error("no Redis URL configured");
@@ -102,14 +129,15 @@ export function connectRedis(settings: RedisSettings, role: ConnectionRole): Red
  * queue commands while it reconnects. Cluster and standalone duplicate differently.
  */
 export function duplicateForBlocking(client: RedisClient): RedisClient {
-  if (client instanceof Cluster) {
-    return client.duplicate(undefined, {
-      ...client.options,
-      enableOfflineQueue: true,
-      redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: null },
-    });
-  }
-  return client.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+  const copy =
+    client instanceof Cluster
+      ? client.duplicate(undefined, {
+          ...client.options,
+          enableOfflineQueue: true,
+          redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: null },
+        })
+      : client.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+  return tracked(copy, `blocking connection to ${where(copy)}`);
 }
 
 export class RedisPolicyError extends Error {

@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalStore } from "@capflow/common";
 import { ensureTfBackend } from "./tf-backend.ts";
-import { load, type Encoder, type EncoderLogger } from "./index.ts";
+import { load, type Encoder, type EncoderLogger, type EncoderModelConfig } from "./index.ts";
 import { encoderModelFromEnv, EncoderEnv } from "./encoder-env.ts";
 import { maxAbsDiff, PIXELS_PER_IMAGE, probeInput } from "./types.ts";
 
@@ -96,6 +96,11 @@ describe("custom tfjs encoder model", () => {
   const open: Encoder[] = [];
   const keep = <E extends Encoder>(e: E): E => (open.push(e), e);
   const probe = probeInput(2, 777);
+  /** `model` on the tfjs runtime with this file's logger, disposed after the file. */
+  const loadTfjs = async (model: EncoderModelConfig) => keep(await load({ runtime: "tfjs", model, logger }));
+  /** The same through the ONNX conversion, one thread, cached under `cacheDir`. */
+  const loadOnnx = async (model: EncoderModelConfig, cacheDir: string) =>
+    keep(await load({ runtime: "onnx", model, cacheDir, threads: 1, logger }));
 
   beforeAll(async () => {
     await ensureTfBackend();
@@ -112,7 +117,7 @@ describe("custom tfjs encoder model", () => {
   });
 
   it("loads from a path, cut at a named layer (tfjs runtime)", async () => {
-    const enc = keep(await load({ runtime: "tfjs", model: { source: modelDir, layer: "gap" }, logger }));
+    const enc = await loadTfjs({ source: modelDir, layer: "gap" });
     expect(enc.runtime).toBe("tfjs");
     expect(enc.dim).toBe(16);
     expect(enc.id).toMatch(/^tiny-cnn-[0-9a-f]{12}$/);
@@ -120,14 +125,12 @@ describe("custom tfjs encoder model", () => {
     expect(out.length).toBe(2 * 16);
     expect(maxAbsDiff(out.subarray(0, 16), out.subarray(16))).toBeGreaterThan(0);
     // Uncut: the softmax output.
-    const whole = keep(
-      await load({ runtime: "tfjs", model: { source: path.join(modelDir, "model.json") }, logger }),
-    );
+    const whole = await loadTfjs({ source: path.join(modelDir, "model.json") });
     expect(whole.dim).toBe(5);
     const p = await whole.encode(probe, 2);
     expect(p[0]! + p[1]! + p[2]! + p[3]! + p[4]!).toBeCloseTo(1, 5);
     // A 4-D cut is flattened.
-    const conv = keep(await load({ runtime: "tfjs", model: { source: modelDir, layer: "pool2" }, logger }));
+    const conv = await loadTfjs({ source: modelDir, layer: "pool2" });
     expect(conv.dim).toBe(37 * 37 * 16);
     await expect(
       load({ runtime: "tfjs", model: { source: modelDir, layer: "nope" }, logger }),
@@ -146,7 +149,7 @@ describe("custom tfjs encoder model", () => {
         logger,
       }),
     );
-    const fromPath = keep(await load({ runtime: "tfjs", model: { source: modelDir, layer: "gap" }, logger }));
+    const fromPath = await loadTfjs({ source: modelDir, layer: "gap" });
     expect(fromStore.id).toBe(fromPath.id);
     expect(maxAbsDiff(await fromStore.encode(probe, 2), await fromPath.encode(probe, 2))).toBe(0);
     await expect(load({ runtime: "tfjs", model: { source: "store:models/x/model.json" } })).rejects.toThrow(
@@ -155,19 +158,15 @@ describe("custom tfjs encoder model", () => {
   });
 
   it("id: stable for the same weights and layer, changes with either; name overrides the folder", async () => {
-    const a = keep(await load({ runtime: "tfjs", model: { source: modelDir, layer: "gap" }, logger }));
-    const a2 = keep(await load({ runtime: "tfjs", model: { source: modelDir, layer: "gap" }, logger }));
-    const otherLayer = keep(
-      await load({ runtime: "tfjs", model: { source: modelDir, layer: "pool2" }, logger }),
-    );
-    const named = keep(
-      await load({ runtime: "tfjs", model: { source: modelDir, layer: "gap", name: "my-enc" }, logger }),
-    );
+    const a = await loadTfjs({ source: modelDir, layer: "gap" });
+    const a2 = await loadTfjs({ source: modelDir, layer: "gap" });
+    const otherLayer = await loadTfjs({ source: modelDir, layer: "pool2" });
+    const named = await loadTfjs({ source: modelDir, layer: "gap", name: "my-enc" });
     const m2 = buildModel(2);
     const dir2 = path.join(root, "v2", "tiny-cnn");
     await saveModel(m2, dir2);
     m2.dispose();
-    const otherWeights = keep(await load({ runtime: "tfjs", model: { source: dir2, layer: "gap" }, logger }));
+    const otherWeights = await loadTfjs({ source: dir2, layer: "gap" });
     expect(a2.id).toBe(a.id);
     expect(otherLayer.id).not.toBe(a.id);
     expect(otherWeights.id).not.toBe(a.id);
@@ -181,16 +180,8 @@ describe("custom tfjs encoder model", () => {
   it("ONNX conversion agrees with tfjs and is cached by encoder id", async () => {
     const cacheDir = path.join(root, "cache");
     infos.length = 0;
-    const onnx = keep(
-      await load({
-        runtime: "onnx",
-        model: { source: modelDir, layer: "gap" },
-        cacheDir,
-        threads: 1,
-        logger,
-      }),
-    );
-    const tfjs = keep(await load({ runtime: "tfjs", model: { source: modelDir, layer: "gap" }, logger }));
+    const onnx = await loadOnnx({ source: modelDir, layer: "gap" }, cacheDir);
+    const tfjs = await loadTfjs({ source: modelDir, layer: "gap" });
     expect(onnx.runtime).toBe("onnx");
     expect(onnx.id).toBe(tfjs.id);
     expect(onnx.dim).toBe(16);
@@ -200,16 +191,8 @@ describe("custom tfjs encoder model", () => {
     console.log(`custom model ONNX vs tfjs (cut at gap, dim 16): max abs diff ${diff.toExponential(3)}`);
     expect(diff).toBeLessThan(1e-4);
     // A 4-D cut: flattened in NHWC order on both runtimes.
-    const onnx4 = keep(
-      await load({
-        runtime: "onnx",
-        model: { source: modelDir, layer: "pool2" },
-        cacheDir,
-        threads: 1,
-        logger,
-      }),
-    );
-    const tfjs4 = keep(await load({ runtime: "tfjs", model: { source: modelDir, layer: "pool2" }, logger }));
+    const onnx4 = await loadOnnx({ source: modelDir, layer: "pool2" }, cacheDir);
+    const tfjs4 = await loadTfjs({ source: modelDir, layer: "pool2" });
     expect(onnx4.runtime).toBe("onnx");
     const diff4 = maxAbsDiff(await onnx4.encode(probe, 2), await tfjs4.encode(probe, 2));
     console.log(
@@ -218,15 +201,7 @@ describe("custom tfjs encoder model", () => {
     expect(diff4).toBeLessThan(1e-4);
     // Second load: from the cache, no conversion.
     infos.length = 0;
-    const again = keep(
-      await load({
-        runtime: "onnx",
-        model: { source: modelDir, layer: "gap" },
-        cacheDir,
-        threads: 1,
-        logger,
-      }),
-    );
+    const again = await loadOnnx({ source: modelDir, layer: "gap" }, cacheDir);
     expect(infos).not.toContain("onnx conversion checked against tfjs");
     expect(again.dim).toBe(16);
     expect(maxAbsDiff(await again.encode(probe, 2), await onnx.encode(probe, 2))).toBe(0);

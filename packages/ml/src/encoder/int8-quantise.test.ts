@@ -5,23 +5,12 @@ import { rowCosines, summariseCosines } from "./cosine-stats.ts";
 import { decodeModel, quantiseModel, quantiseWeightsPerChannel, uint8Params } from "./int8-quantise.ts";
 import type { KerasLayer } from "./nsfwjs-inception.ts";
 import { kerasToOnnx, type NamedWeights } from "./onnx-export.ts";
+import { xorshift } from "./xorshift.ts";
 
 // A small Inception-like block with the layer kinds InceptionV3 uses: conv+BN+relu, two branches
 // (1×1, and 3×3 after a max pool), a same-padded average pool, a concat, and the global pool the
 // feature is taken after. 24×24×3 input, random weights from a fixed seed.
 const H = 24;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0xffffffff;
-  };
-}
 
 const inbound = (...names: string[]): unknown[] => [names.map((n) => [n, 0, 0, {}])];
 const conv = (name: string, from: string, k: number, filters: number, strides = 1): KerasLayer => ({
@@ -34,6 +23,13 @@ const bn = (name: string, from: string): KerasLayer => ({
   name,
   class_name: "BatchNormalization",
   config: { axis: 3, epsilon: 1e-3, scale: false },
+  inbound_nodes: inbound(from),
+});
+/** A same-padded 3×3 pool with stride 1, as in InceptionV3's branches. */
+const pool3x3 = (name: string, kind: "MaxPooling2D" | "AveragePooling2D", from: string): KerasLayer => ({
+  name,
+  class_name: kind,
+  config: { pool_size: [3, 3], strides: [1, 1], padding: "same" },
   inbound_nodes: inbound(from),
 });
 const relu = (name: string, from: string): KerasLayer => ({
@@ -57,21 +53,11 @@ function smallGraph(): { layers: KerasLayer[]; weights: NamedWeights } {
     conv("c2", "r1", 1, 8),
     bn("b2", "c2"),
     relu("r2", "b2"),
-    {
-      name: "mp",
-      class_name: "MaxPooling2D",
-      config: { pool_size: [3, 3], strides: [1, 1], padding: "same" },
-      inbound_nodes: inbound("r1"),
-    },
+    pool3x3("mp", "MaxPooling2D", "r1"),
     conv("c3", "mp", 3, 12),
     bn("b3", "c3"),
     relu("r3", "b3"),
-    {
-      name: "ap",
-      class_name: "AveragePooling2D",
-      config: { pool_size: [3, 3], strides: [1, 1], padding: "same" },
-      inbound_nodes: inbound("r1"),
-    },
+    pool3x3("ap", "AveragePooling2D", "r1"),
     conv("c4", "ap", 1, 4),
     bn("b4", "c4"),
     relu("r4", "b4"),
@@ -83,7 +69,7 @@ function smallGraph(): { layers: KerasLayer[]; weights: NamedWeights } {
     },
     { name: "gap", class_name: "GlobalAveragePooling2D", config: {}, inbound_nodes: inbound("cat") },
   ];
-  const r = rng(42);
+  const r = xorshift(42);
   const weights: NamedWeights = new Map();
   const put = (name: string, shape: number[], f: () => number): void => {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map(f);
@@ -107,7 +93,7 @@ function smallGraph(): { layers: KerasLayer[]; weights: NamedWeights } {
 }
 
 function images(n: number, seed: number): Float32Array[] {
-  const r = rng(seed);
+  const r = xorshift(seed);
   // Smooth images, not white noise: gradients plus a little noise, in [-1, 1] like Inception inputs.
   return Array.from({ length: n }, () => {
     const a = r() * 2 - 1;

@@ -12,7 +12,7 @@
 //   around MaxPool when both sides share a scale, and keeps the tensors between ops in uint8.
 // - "conv-integer": only convolutions go integer (ConvInteger on a quantised input, then Cast,
 //   per-channel rescale, bias); pools and concats stay float.
-import { AttributeType, DataType, onnxSchema, type NodeMsg, type TensorMsg } from "./onnx-schema.ts";
+import { DataType, int, node, onnxSchema, tensor, type NodeMsg, type TensorMsg } from "./onnx-schema.ts";
 
 export const QUANT_FORMATS = ["qdq", "conv-integer"] as const;
 export type QuantFormat = (typeof QUANT_FORMATS)[number];
@@ -164,7 +164,7 @@ export function quantiseModel(
 
   const newInits: TensorMsg[] = [];
   const scalar = (name: string, dt: number, raw: Uint8Array, dims: number[] = []): string => {
-    newInits.push({ name, dims, data_type: dt, raw_data: raw });
+    newInits.push(tensor(name, dims, dt, raw));
     return name;
   };
   const qparams = (t: string): { s: string; z: string } => {
@@ -186,13 +186,7 @@ export function quantiseModel(
   const dq = (t: string): string => {
     const p = qp.get(t)!;
     const name = `${t}/dq${dqCount++}`;
-    out.push({
-      name,
-      op_type: "DequantizeLinear",
-      input: [`${t}/q`, p.s, p.z],
-      output: [name],
-      attribute: [],
-    });
+    out.push(node("DequantizeLinear", name, [`${t}/q`, p.s, p.z], [name]));
     return name;
   };
 
@@ -233,13 +227,7 @@ export function quantiseModel(
 }
 
 function qNode(t: string, p: { s: string; z: string }): NodeMsg {
-  return {
-    name: `${t}/Q`,
-    op_type: "QuantizeLinear",
-    input: [t, p.s, p.z],
-    output: [`${t}/q`],
-    attribute: [],
-  };
+  return node("QuantizeLinear", `${t}/Q`, [t, p.s, p.z], [`${t}/q`]);
 }
 
 function convInputs(g: GraphMsg, inits: Map<string, TensorMsg>): string[] {
@@ -266,12 +254,7 @@ function quantiseConvWeights(
   if (!wt) throw new Error(`conv ${n.name}: weight ${n.input[1]} is not an initializer`);
   const outC = wt.dims[0]!;
   const { q, scales } = quantiseWeightsPerChannel(floatsOf(wt), outC);
-  const qT: TensorMsg = {
-    name: `${wt.name}/int8`,
-    dims: wt.dims,
-    data_type: DataType.INT8,
-    raw_data: bytesOf(q),
-  };
+  const qT = tensor(`${wt.name}/int8`, wt.dims, DataType.INT8, bytesOf(q));
   newInits.push(qT);
   const biasScales = scales.map((s) => s * inputScale);
   const bname = n.input[2];
@@ -282,7 +265,7 @@ function quantiseConvWeights(
     const b = floatsOf(bt);
     // int32 bias at scale x_scale·w_scale: what the integer accumulator adds before requantising.
     const bq = Int32Array.from(b, (v, o) => Math.round(v / biasScales[o]!));
-    bias = { name: `${bname}/int32`, dims: bt.dims, data_type: DataType.INT32, raw_data: bytesOf(bq) };
+    bias = tensor(`${bname}/int32`, bt.dims, DataType.INT32, bytesOf(bq));
     newInits.push(bias);
   }
   return { q: qT, scales, bias, biasScales };
@@ -300,21 +283,10 @@ function perChannelDq(
   const s = `${t.name}/scale`;
   const z = `${t.name}/zero_point`;
   const zeros = zeroType === DataType.INT32 ? new Int32Array(c) : new Int8Array(c);
-  newInits.push({
-    name: s,
-    dims: [c],
-    data_type: DataType.FLOAT,
-    raw_data: bytesOf(Float32Array.from(scales)),
-  });
-  newInits.push({ name: z, dims: [c], data_type: zeroType, raw_data: bytesOf(zeros) });
+  newInits.push(tensor(s, [c], DataType.FLOAT, bytesOf(Float32Array.from(scales))));
+  newInits.push(tensor(z, [c], zeroType, bytesOf(zeros)));
   const name = `${t.name}/dq`;
-  out.push({
-    name,
-    op_type: "DequantizeLinear",
-    input: [t.name, s, z],
-    output: [name],
-    attribute: [{ name: "axis", type: AttributeType.INT, i: 0 }],
-  });
+  out.push(node("DequantizeLinear", name, [t.name, s, z], [name], [int("axis", 0)]));
   return name;
 }
 
@@ -333,54 +305,31 @@ function convInteger(
   const outC = w.scales.length;
   // ORT's ConvInteger takes a per-tensor weight zero point only; symmetric weights have 0 everywhere.
   const wz = `${w.q.name}/zero_point`;
-  newInits.push({ name: wz, dims: [], data_type: DataType.INT8, raw_data: new Uint8Array(1) });
+  newInits.push(tensor(wz, [], DataType.INT8, new Uint8Array(1)));
   const sc = `${n.name}/rescale`;
-  newInits.push({
-    name: sc,
-    dims: [outC, 1, 1],
-    data_type: DataType.FLOAT,
-    raw_data: bytesOf(Float32Array.from(w.biasScales)),
-  });
+  newInits.push(tensor(sc, [outC, 1, 1], DataType.FLOAT, bytesOf(Float32Array.from(w.biasScales))));
   const y = n.output[0]!;
   const nodes: NodeMsg[] = [
-    {
-      name: `${n.name}/ConvInteger`,
-      op_type: "ConvInteger",
-      input: [`${n.input[0]}/q`, w.q.name, x.z, wz],
-      output: [`${y}/int32`],
-      attribute: n.attribute,
-    },
-    {
-      name: `${n.name}/Cast`,
-      op_type: "Cast",
-      input: [`${y}/int32`],
-      output: [`${y}/acc`],
-      attribute: [{ name: "to", type: AttributeType.INT, i: DataType.FLOAT }],
-    },
+    node(
+      "ConvInteger",
+      `${n.name}/ConvInteger`,
+      [`${n.input[0]}/q`, w.q.name, x.z, wz],
+      [`${y}/int32`],
+      n.attribute,
+    ),
+    node("Cast", `${n.name}/Cast`, [`${y}/int32`], [`${y}/acc`], [int("to", DataType.FLOAT)]),
   ];
   const bname = n.input[2];
   if (bname) {
     const bt = inits.get(bname)!;
     const b = `${bname}/chw`;
-    newInits.push({ name: b, dims: [outC, 1, 1], data_type: DataType.FLOAT, raw_data: bt.raw_data! });
+    newInits.push(tensor(b, [outC, 1, 1], DataType.FLOAT, bt.raw_data!));
     nodes.push(
-      {
-        name: `${n.name}/Rescale`,
-        op_type: "Mul",
-        input: [`${y}/acc`, sc],
-        output: [`${y}/scaled`],
-        attribute: [],
-      },
-      { name: `${n.name}/Bias`, op_type: "Add", input: [`${y}/scaled`, b], output: [y], attribute: [] },
+      node("Mul", `${n.name}/Rescale`, [`${y}/acc`, sc], [`${y}/scaled`]),
+      node("Add", `${n.name}/Bias`, [`${y}/scaled`, b], [y]),
     );
   } else {
-    nodes.push({
-      name: `${n.name}/Rescale`,
-      op_type: "Mul",
-      input: [`${y}/acc`, sc],
-      output: [y],
-      attribute: [],
-    });
+    nodes.push(node("Mul", `${n.name}/Rescale`, [`${y}/acc`, sc], [y]));
   }
   return nodes;
 }

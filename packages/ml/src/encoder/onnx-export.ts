@@ -11,11 +11,11 @@
 // TF: count_include_pad=0), Concatenate (channel axis), GlobalAveragePooling2D, Flatten, Dropout
 // (identity), Dense. Conversion stops at `cutLayer`.
 import type { KerasLayer } from "./nsfwjs-inception.ts";
-import { DataType, onnxSchema, type ValueInfoMsg } from "./onnx-schema.ts";
+import { DataType, int, ints, onnxSchema, valueInfo } from "./onnx-schema.ts";
 import { activation, relu } from "./keras-to-onnx/activation.ts";
 import { conv2d } from "./keras-to-onnx/convolution.ts";
 import { dense, dropout, flatten, inputLayer } from "./keras-to-onnx/core.ts";
-import { int, ints, OnnxGraph, type LayerConverter, type NamedWeights } from "./keras-to-onnx/graph.ts";
+import { OnnxGraph, type LayerConverter, type NamedWeights } from "./keras-to-onnx/graph.ts";
 import { concatenate } from "./keras-to-onnx/merge.ts";
 import { batchNormalization } from "./keras-to-onnx/normalization.ts";
 import { globalPooling2d, pooling2d } from "./keras-to-onnx/pooling.ts";
@@ -124,15 +124,7 @@ export function kerasToOnnx(
 
   const firstInput = layers.find((l) => l.class_name === "InputLayer");
   const inShape = (firstInput?.config.batch_input_shape as number[]).slice(1);
-  const vi = (name: string, dims: number[]): ValueInfoMsg => ({
-    name,
-    type: {
-      tensor_type: {
-        elem_type: DataType.FLOAT,
-        shape: { dim: [{ dim_param: "N" }, ...dims.map((d) => ({ dim_value: d }))] },
-      },
-    },
-  });
+  const vi = (name: string, dims: number[]) => valueInfo(name, DataType.FLOAT, ["N", ...dims]);
   const model = {
     ir_version: 7,
     producer_name: "capflow",

@@ -5,99 +5,110 @@ import protobuf from "protobufjs";
 export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
 export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7 } as const;
 
-function field(name: string, id: number, type: string, rule?: "repeated"): protobuf.Field {
-  return new protobuf.Field(name, id, type, rule);
+/** One field: name, field number, type and, for lists, "repeated". */
+type FieldSpec = readonly [name: string, id: number, type: string, rule?: "repeated"];
+const R = "repeated";
+
+/** A message type from its fields (and the types nested in it), in declaration order. */
+function message(name: string, fields: readonly FieldSpec[], nested: protobuf.Type[] = []): protobuf.Type {
+  const type = new protobuf.Type(name);
+  for (const n of nested) type.add(n);
+  for (const [field, id, kind, rule] of fields) type.add(new protobuf.Field(field, id, kind, rule));
+  return type;
 }
 
 function buildSchema(): { ModelProto: protobuf.Type } {
   const root = new protobuf.Root();
   const onnx = root.define("onnx");
-  onnx.add(
-    new protobuf.Type("TensorProto")
-      .add(field("dims", 1, "int64", "repeated"))
-      .add(field("data_type", 2, "int32"))
-      .add(field("float_data", 4, "float", "repeated"))
-      .add(field("int64_data", 7, "int64", "repeated"))
-      .add(field("name", 8, "string"))
-      .add(field("raw_data", 9, "bytes"))
-      .add(field("doc_string", 12, "string")),
-  );
-  onnx.add(
-    new protobuf.Type("AttributeProto")
-      .add(field("name", 1, "string"))
-      .add(field("f", 2, "float"))
-      .add(field("i", 3, "int64"))
-      .add(field("s", 4, "bytes"))
-      .add(field("t", 5, "TensorProto"))
-      .add(field("floats", 7, "float", "repeated"))
-      .add(field("ints", 8, "int64", "repeated"))
-      .add(field("doc_string", 13, "string"))
-      .add(field("type", 20, "int32")),
-  );
-  onnx.add(
-    new protobuf.Type("NodeProto")
-      .add(field("input", 1, "string", "repeated"))
-      .add(field("output", 2, "string", "repeated"))
-      .add(field("name", 3, "string"))
-      .add(field("op_type", 4, "string"))
-      .add(field("attribute", 5, "AttributeProto", "repeated"))
-      .add(field("doc_string", 6, "string"))
-      .add(field("domain", 7, "string")),
-  );
-  const dimension = new protobuf.Type("Dimension")
-    .add(field("dim_value", 1, "int64"))
-    .add(field("dim_param", 2, "string"))
-    .add(field("denotation", 3, "string"));
-  onnx.add(
-    new protobuf.Type("TensorShapeProto").add(dimension).add(field("dim", 1, "Dimension", "repeated")),
-  );
-  const tensorType = new protobuf.Type("Tensor")
-    .add(field("elem_type", 1, "int32"))
-    .add(field("shape", 2, "TensorShapeProto"));
-  onnx.add(
-    new protobuf.Type("TypeProto")
-      .add(tensorType)
-      .add(field("tensor_type", 1, "Tensor"))
-      .add(field("denotation", 6, "string")),
-  );
-  onnx.add(
-    new protobuf.Type("ValueInfoProto")
-      .add(field("name", 1, "string"))
-      .add(field("type", 2, "TypeProto"))
-      .add(field("doc_string", 3, "string")),
-  );
-  onnx.add(
-    new protobuf.Type("GraphProto")
-      .add(field("node", 1, "NodeProto", "repeated"))
-      .add(field("name", 2, "string"))
-      .add(field("initializer", 5, "TensorProto", "repeated"))
-      .add(field("doc_string", 10, "string"))
-      .add(field("input", 11, "ValueInfoProto", "repeated"))
-      .add(field("output", 12, "ValueInfoProto", "repeated"))
-      .add(field("value_info", 13, "ValueInfoProto", "repeated")),
-  );
-  onnx.add(
-    new protobuf.Type("OperatorSetIdProto")
-      .add(field("domain", 1, "string"))
-      .add(field("version", 2, "int64")),
-  );
-  onnx.add(
-    new protobuf.Type("StringStringEntryProto")
-      .add(field("key", 1, "string"))
-      .add(field("value", 2, "string")),
-  );
-  onnx.add(
-    new protobuf.Type("ModelProto")
-      .add(field("ir_version", 1, "int64"))
-      .add(field("producer_name", 2, "string"))
-      .add(field("producer_version", 3, "string"))
-      .add(field("domain", 4, "string"))
-      .add(field("model_version", 5, "int64"))
-      .add(field("doc_string", 6, "string"))
-      .add(field("graph", 7, "GraphProto"))
-      .add(field("opset_import", 8, "OperatorSetIdProto", "repeated"))
-      .add(field("metadata_props", 14, "StringStringEntryProto", "repeated")),
-  );
+  const messages = [
+    message("TensorProto", [
+      ["dims", 1, "int64", R],
+      ["data_type", 2, "int32"],
+      ["float_data", 4, "float", R],
+      ["int64_data", 7, "int64", R],
+      ["name", 8, "string"],
+      ["raw_data", 9, "bytes"],
+      ["doc_string", 12, "string"],
+    ]),
+    message("AttributeProto", [
+      ["name", 1, "string"],
+      ["f", 2, "float"],
+      ["i", 3, "int64"],
+      ["s", 4, "bytes"],
+      ["t", 5, "TensorProto"],
+      ["floats", 7, "float", R],
+      ["ints", 8, "int64", R],
+      ["doc_string", 13, "string"],
+      ["type", 20, "int32"],
+    ]),
+    message("NodeProto", [
+      ["input", 1, "string", R],
+      ["output", 2, "string", R],
+      ["name", 3, "string"],
+      ["op_type", 4, "string"],
+      ["attribute", 5, "AttributeProto", R],
+      ["doc_string", 6, "string"],
+      ["domain", 7, "string"],
+    ]),
+    message(
+      "TensorShapeProto",
+      [["dim", 1, "Dimension", R]],
+      [
+        message("Dimension", [
+          ["dim_value", 1, "int64"],
+          ["dim_param", 2, "string"],
+          ["denotation", 3, "string"],
+        ]),
+      ],
+    ),
+    message(
+      "TypeProto",
+      [
+        ["tensor_type", 1, "Tensor"],
+        ["denotation", 6, "string"],
+      ],
+      [
+        message("Tensor", [
+          ["elem_type", 1, "int32"],
+          ["shape", 2, "TensorShapeProto"],
+        ]),
+      ],
+    ),
+    message("ValueInfoProto", [
+      ["name", 1, "string"],
+      ["type", 2, "TypeProto"],
+      ["doc_string", 3, "string"],
+    ]),
+    message("GraphProto", [
+      ["node", 1, "NodeProto", R],
+      ["name", 2, "string"],
+      ["initializer", 5, "TensorProto", R],
+      ["doc_string", 10, "string"],
+      ["input", 11, "ValueInfoProto", R],
+      ["output", 12, "ValueInfoProto", R],
+      ["value_info", 13, "ValueInfoProto", R],
+    ]),
+    message("OperatorSetIdProto", [
+      ["domain", 1, "string"],
+      ["version", 2, "int64"],
+    ]),
+    message("StringStringEntryProto", [
+      ["key", 1, "string"],
+      ["value", 2, "string"],
+    ]),
+    message("ModelProto", [
+      ["ir_version", 1, "int64"],
+      ["producer_name", 2, "string"],
+      ["producer_version", 3, "string"],
+      ["domain", 4, "string"],
+      ["model_version", 5, "int64"],
+      ["doc_string", 6, "string"],
+      ["graph", 7, "GraphProto"],
+      ["opset_import", 8, "OperatorSetIdProto", R],
+      ["metadata_props", 14, "StringStringEntryProto", R],
+    ]),
+  ];
+  for (const m of messages) onnx.add(m);
   root.resolveAll();
   return { ModelProto: root.lookupType("onnx.ModelProto") };
 }
@@ -137,4 +148,36 @@ type DimMsg = { dim_value: number } | { dim_param: string };
 export interface ValueInfoMsg {
   name: string;
   type: { tensor_type: { elem_type: number; shape: { dim: DimMsg[] } } };
+}
+
+// Builders for the shapes above, so each message's fields are spelled in one place.
+export const int = (name: string, v: number): AttrMsg => ({ name, type: AttributeType.INT, i: v });
+export const ints = (name: string, v: number[]): AttrMsg => ({ name, type: AttributeType.INTS, ints: v });
+export const flt = (name: string, v: number): AttrMsg => ({ name, type: AttributeType.FLOAT, f: v });
+
+export function tensor(name: string, dims: number[], dataType: number, raw: Uint8Array): TensorMsg {
+  return { name, dims, data_type: dataType, raw_data: raw };
+}
+
+export function node(
+  op: string,
+  name: string,
+  input: string[],
+  output: string[],
+  attribute: AttrMsg[] = [],
+): NodeMsg {
+  return { name, op_type: op, input, output, attribute };
+}
+
+/** A graph input or output: element type and dims, a string dim being symbolic (e.g. "N"). */
+export function valueInfo(name: string, elemType: number, dims: Array<number | string>): ValueInfoMsg {
+  return {
+    name,
+    type: {
+      tensor_type: {
+        elem_type: elemType,
+        shape: { dim: dims.map((d) => (typeof d === "string" ? { dim_param: d } : { dim_value: d })) },
+      },
+    },
+  };
 }

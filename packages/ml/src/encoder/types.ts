@@ -1,4 +1,5 @@
 import type { ObjectStore } from "@capflow/common";
+import { xorshift } from "./xorshift.ts";
 
 export type EncoderRuntime = "onnx" | "tfjs";
 export const ENCODER_RUNTIMES: readonly EncoderRuntime[] = ["onnx", "tfjs"];
@@ -102,15 +103,8 @@ export const consoleLogger: EncoderLogger = {
 /** Deterministic probe input in [-1, 1] (xorshift), NHWC. */
 export function probeInput(n: number, seed = 12345): Float32Array {
   const out = new Float32Array(n * PIXELS_PER_IMAGE);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < out.length; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = (s / 0xffffffff) * 2 - 1;
-  }
+  const next = xorshift(seed);
+  for (let i = 0; i < out.length; i++) out[i] = next() * 2 - 1;
   return out;
 }
 

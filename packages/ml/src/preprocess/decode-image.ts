@@ -18,19 +18,15 @@
 // `load_img(target_size=(299, 299))` does; Keras defaults to nearest-neighbour, we use sharp's
 // linear kernel (bilinear-ish, with sharp's anti-aliased shrink on large downscales).
 import { createHash } from "node:crypto";
-import { DEFAULT_AUGMENT_RECIPE, IMAGE_FORMATS, sniffImageFormat, type AugmentRecipe } from "@capflow/common";
+import {
+  DEFAULT_AUGMENT_RECIPE,
+  IMAGE_FORMATS,
+  sniffImageFormat,
+  type AugmentRecipe,
+  type DecodeFailureReason,
+} from "@capflow/common";
 import sharp, { type Metadata, type OutputInfo, type SharpOptions } from "sharp";
 import { applyView, planView, type Rgb } from "./augment-view.ts";
-
-export type ReasonCode = "empty" | "format" | "decode" | "too_large" | "timeout" | "invalid";
-export const REASON_CODES: readonly ReasonCode[] = [
-  "empty",
-  "format",
-  "decode",
-  "too_large",
-  "timeout",
-  "invalid",
-];
 
 export const IMAGE_SIZE = 299;
 export const PIXELS_LENGTH = IMAGE_SIZE * IMAGE_SIZE * 3;
@@ -54,11 +50,15 @@ export interface PreprocessOptions {
 }
 
 export type PreprocessResult =
-  { ok: true; pixels: Float32Array } | { ok: false; reason: ReasonCode; message: string };
+  { ok: true; pixels: Float32Array } | { ok: false; reason: DecodeFailureReason; message: string };
 
-const fail = (reason: ReasonCode, message: string): PreprocessResult => ({ ok: false, reason, message });
+const fail = (reason: DecodeFailureReason, message: string): PreprocessResult => ({
+  ok: false,
+  reason,
+  message,
+});
 
-function classify(err: unknown, fallback: ReasonCode): PreprocessResult {
+function classify(err: unknown, fallback: DecodeFailureReason): PreprocessResult {
   const message = err instanceof Error ? err.message : String(err);
   if (/unsupported image format/i.test(message)) return fail("format", message);
   if (/pixel limit/i.test(message)) return fail("too_large", message);

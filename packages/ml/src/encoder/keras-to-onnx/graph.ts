@@ -1,16 +1,12 @@
 // The state of one Keras → ONNX conversion, and what every layer converter uses: weights by name,
 // nodes and initializers in the order they are added, each Keras layer's ONNX tensor and its shape.
 import type { KerasLayer } from "../nsfwjs-inception.ts";
-import { AttributeType, DataType, type AttrMsg, type NodeMsg, type TensorMsg } from "../onnx-schema.ts";
+import { DataType, node, tensor, type AttrMsg, type NodeMsg, type TensorMsg } from "../onnx-schema.ts";
 
 export type NamedWeights = Map<string, { shape: number[]; data: Float32Array }>;
 
 /** Static shape of a tensor inside the graph, without batch: NCHW [c,h,w] or [features]. */
 export type Shape = { kind: "image"; c: number; h: number; w: number } | { kind: "flat"; f: number };
-
-export const ints = (name: string, v: number[]): AttrMsg => ({ name, type: AttributeType.INTS, ints: v });
-export const int = (name: string, v: number): AttrMsg => ({ name, type: AttributeType.INT, i: v });
-export const flt = (name: string, v: number): AttrMsg => ({ name, type: AttributeType.FLOAT, f: v });
 
 export function pair(v: unknown, what: string): [number, number] {
   if (typeof v === "number") return [v, v];
@@ -99,12 +95,12 @@ export class OnnxGraph {
   }
 
   addInit(name: string, dims: number[], data: Float32Array): string {
-    this.inits.push({ name, dims, data_type: DataType.FLOAT, raw_data: f32bytes(data) });
+    this.inits.push(tensor(name, dims, DataType.FLOAT, f32bytes(data)));
     return name;
   }
 
   addNode(op: string, name: string, input: string[], output: string[], attribute: AttrMsg[] = []): void {
-    this.nodes.push({ name, op_type: op, input, output, attribute });
+    this.nodes.push(node(op, name, input, output, attribute));
   }
 
   /** The `i`-th input of `layer`: its ONNX tensor and shape. */
