@@ -70,12 +70,11 @@ describe("the web page", () => {
     });
     app = await buildApiServer({ store, redis: conn, prefix, log: silent, config });
     const ctx = { connection: conn, prefix };
-    Object.assign(queues, {
-      features: createQueue("features", ctx),
-      training: createQueue("training", ctx),
-      captions: createQueue("captions", ctx),
-      "caption-bulk": createQueue("caption-bulk", ctx),
-    });
+    // Every queue of the catalog: the status page counts the workers of each.
+    Object.assign(
+      queues,
+      Object.fromEntries(QUEUE_NAMES.map((name) => [name, createQueue(name, ctx)])) as StatusDeps["queues"],
+    );
     registerWebUi(app, { store, redis: conn, queues });
     base = await app.listen({ host: "127.0.0.1", port: 0 });
 
