@@ -108,15 +108,18 @@ runBench(async (cleanup) => {
   console.log(`  local re-ingest (all stored): ${rate(localAgain)}; ${load()}`);
 
   const s3 = await startS3(cleanup);
-  const s3Store = new S3Store({
-    bucket: s3.bucket,
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    accessKeyId: "S3RVER",
-    secretAccessKey: "S3RVER",
-    prefix: "bench",
-  });
+  // The S3 server's store under `prefix`: one for the in-process ingests, one for the workers'.
+  const s3StoreAt = (prefix: string) =>
+    new S3Store({
+      bucket: s3.bucket,
+      endpoint: s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      accessKeyId: "S3RVER",
+      secretAccessKey: "S3RVER",
+      prefix,
+    });
+  const s3Store = s3StoreAt("bench");
   cleanup.add("s3 store", () => s3Store.close());
   const s3Seconds = await ingestInto(s3Store);
   console.log(`  s3: ${rate(s3Seconds)}; ${load()}`);
@@ -157,15 +160,7 @@ runBench(async (cleanup) => {
       });
     });
     await Promise.all(started);
-    const distStore = new S3Store({
-      bucket: s3.bucket,
-      endpoint: s3.endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      accessKeyId: "S3RVER",
-      secretAccessKey: "S3RVER",
-      prefix: "bench-dist",
-    });
+    const distStore = s3StoreAt("bench-dist");
     cleanup.add("s3 distributed store", () => distStore.close());
     const deps = {
       store: distStore,
