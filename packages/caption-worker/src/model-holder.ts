@@ -9,6 +9,7 @@ import {
 import {
   loadPublishedModel,
   loadServingDecoder,
+  structuredLogger,
   type CaptionDecoder,
   type LoadedCaptionModel,
   type ServingDecoderOptions,
@@ -161,7 +162,7 @@ export class ModelHolder {
     const log = this.deps.log.child({ model: this.name, version: loaded.version });
     return loadServingDecoder(loaded.model, {
       ...this.deps.decoder,
-      logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
+      logger: structuredLogger(log),
     });
   }
 

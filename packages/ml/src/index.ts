@@ -15,6 +15,7 @@ export {
   EXECUTION_PROVIDERS,
   ENCODER_PRECISIONS,
   int8EncoderId,
+  structuredLogger,
 } from "./encoder/index.ts";
 export type {
   Encoder,

@@ -3,7 +3,12 @@
 import os from "node:os";
 import { z } from "zod";
 import { ConfigError, envInt, type Logger, type ObjectStore } from "@capflow/common";
-import { ENCODER_PRECISIONS, type EncoderConfig, type EncoderModelConfig } from "./types.ts";
+import {
+  ENCODER_PRECISIONS,
+  structuredLogger,
+  type EncoderConfig,
+  type EncoderModelConfig,
+} from "./types.ts";
 
 const optionalString = z
   .string()
@@ -70,6 +75,6 @@ export function encoderConfigFromEnv(
     precision: env.CAPFLOW_ENCODER_PRECISION,
     int8GateImages: env.CAPFLOW_INT8_GATE_IMAGES,
     store: deps.store,
-    logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
+    logger: structuredLogger(log),
   };
 }

@@ -26,6 +26,7 @@ export {
   EXECUTION_PROVIDERS,
   IMAGE_SIZE,
   PIXELS_PER_IMAGE,
+  structuredLogger,
 } from "./types.ts";
 export { GATE_MIN_MEAN, GATE_MIN_P1, int8EncoderId, QualityGateError } from "./int8-model.ts";
 export { encoderId, CUT_LAYER, FEATURE_DIM } from "./nsfwjs-inception.ts";

@@ -93,6 +93,14 @@ export function checkBatch(batch: Float32Array, n: number): void {
     );
 }
 
+/** A process's structured logger (pino's `log.info(fields, msg)` order) as the encoder's and decoder's logger. */
+export function structuredLogger(log: {
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+}): EncoderLogger {
+  return { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) };
+}
+
 export const consoleLogger: EncoderLogger = {
   info: (msg, fields) =>
     process.stderr.write(JSON.stringify({ level: "info", component: "encoder", msg, ...fields }) + "\n"),

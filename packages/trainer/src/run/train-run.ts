@@ -20,6 +20,7 @@ import {
   publishModel,
   saveCaptionIndex,
   loadServingDecoder,
+  structuredLogger,
   tfjsDecoder,
   vocabularyFromCounts,
   vocabularyFromJSON,
@@ -265,9 +266,7 @@ export async function trainRun(deps: RunDeps, specInput: TrainingSpec): Promise<
     const index = await buildIndex(data, enc);
     // The report decodes as the caption workers will serve the model: on ONNX Runtime (3-4x the
     // captions/s of tfjs-wasm here), with the same fallback.
-    const served = await loadServingDecoder(model, {
-      logger: { info: (msg, f) => log.info(f ?? {}, msg), warn: (msg, f) => log.warn(f ?? {}, msg) },
-    });
+    const served = await loadServingDecoder(model, { logger: structuredLogger(log) });
     const ctx = { decoder: served, vocab, transform, index };
     const indexKey = `${keys.runPrefix(spec.runId)}index/`;
     let test: TestReport;
