@@ -1,11 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "@capflow/common";
-import { dockerContext } from "../support/docker-context.ts";
+import { CHECKOUT, productionTree, startRole as startProductionRole } from "../support/production-tree.ts";
 import { freshPrefix, redisUrl, tempDir } from "../support/services.ts";
 import { waitFor } from "../support/wait-for.ts";
 
@@ -17,7 +17,6 @@ import { waitFor } from "../support/wait-for.ts";
  * provides (tsx was one: the entry point loads it) fails the start.
  */
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
 /** Tools that must never reach an image. */
 const DEV_ONLY = [
   "vitest",
@@ -37,18 +36,7 @@ let work = "";
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  work = await tempDir("prod-install");
-  app = path.join(work, "app");
-  for (const f of dockerContext(ROOT).files) {
-    fs.mkdirSync(path.dirname(path.join(app, f)), { recursive: true });
-    fs.copyFileSync(path.join(ROOT, f), path.join(app, f));
-  }
-  const install = spawnSync("pnpm", ["install", "--frozen-lockfile", "--prod", "--offline"], {
-    cwd: app,
-    encoding: "utf8",
-  });
-  if (install.status !== 0)
-    throw new Error(`production install failed:\n${install.stdout}\n${install.stderr}`);
+  ({ work, app } = await productionTree("prod-install"));
 }, 300_000);
 
 afterAll(async () => {
@@ -57,17 +45,9 @@ afterAll(async () => {
 });
 
 function startRole(args: string[], env: Record<string, string>) {
-  // The image's ENTRYPOINT, run from the production tree.
-  const child = spawn(
-    process.execPath,
-    ["--import", "./node_modules/tsx/dist/loader.mjs", "packages/cli/src/main.ts", ...args],
-    { cwd: app, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  children.push(child);
-  let output = "";
-  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-  return { child, output: () => output.slice(-3000) };
+  const role = startProductionRole(app, args, env);
+  children.push(role.child);
+  return { child: role.child, output: role.output };
 }
 
 describe("the production-only install the images ship", () => {
@@ -79,7 +59,7 @@ describe("the production-only install the images ship", () => {
     expect(leaked).toEqual([]);
     expect(fs.existsSync(path.join(app, "node_modules/tsx/dist/loader.mjs"))).toBe(true);
     console.warn(
-      `[prod-install] ${installed.length} packages in the production tree (the dev tree: ${fs.readdirSync(path.join(ROOT, "node_modules/.pnpm")).length})`,
+      `[prod-install] ${installed.length} packages in the production tree (the dev tree: ${fs.readdirSync(path.join(CHECKOUT, "node_modules/.pnpm")).length})`,
     );
   });
 
