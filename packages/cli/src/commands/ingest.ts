@@ -38,9 +38,9 @@ export function registerIngest(program: Command): void {
     .option("--shard-size <n>", "images per feature job", positiveInt, 128)
     .option(
       "--augment-views <n>",
-      "augmented views of each training image (drawn small, blurred, JPEG-compressed, on other\n" +
-        "backgrounds, shifted) that feature workers extract as extra training rows; validation\n" +
-        "and test stay clean. Each view is one more encode of the image (default 0)",
+      "augmented views of each training image (drawn small, blurred, JPEG-compressed, on other " +
+        "backgrounds, shifted) that feature workers extract as extra training rows; validation " +
+        "and test stay clean. Each view is one more encode of the image",
       nonNegativeInt,
       0,
     )
