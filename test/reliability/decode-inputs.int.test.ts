@@ -4,16 +4,10 @@ import { describe, expect, it } from "vitest";
 import { DECODE_FAILURE_REASONS } from "@capflow/common";
 import { tempDir } from "../support/services.ts";
 import { badImageCorpus, bombs, type Case } from "../support/fault/bad-images.ts";
-import { runDecodeChild } from "../support/fault/decode-runner.ts";
+import { runDecodeChild, writeCases } from "../support/fault/decode-runner.ts";
 
 // docs/reliability.md tests 8, 9 and 10 (short version) on the real decode path (sharp/libvips), each run in
 // a child process so that a native crash or a hang is a test failure, not a dead test runner.
-async function writeCases(cases: Case[]): Promise<string> {
-  const dir = await tempDir("cases");
-  await Promise.all(cases.map((c) => fs.writeFile(path.join(dir, c.name), c.bytes)));
-  return dir;
-}
-
 describe("the decode path on hostile inputs", () => {
   it("gives every file of the bad-image corpus a valid 299×299×3 input or a reason code, without a crash", async () => {
     const corpus = await badImageCorpus();

@@ -1,7 +1,10 @@
 import { spawn } from "node:child_process";
+import fs from "node:fs/promises";
 import { createInterface } from "node:readline";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { tempDir } from "../services.ts";
+import type { Case } from "./bad-images.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const CHILD = path.join(ROOT, "test/support/fault/decode-child.ts");
@@ -69,5 +72,29 @@ export async function runDecodeChild(
     const resume = typeof next === "number" ? opts.restartFrom?.(next + 1) : undefined;
     if (!resume) return run;
     current = resume;
+  }
+}
+
+/** Writes each case to a fresh folder under its name (the decode child's `corpus` mode reads it). */
+export async function writeCases(cases: Case[]): Promise<string> {
+  const dir = await tempDir("cases");
+  await Promise.all(cases.map((c) => fs.writeFile(path.join(dir, c.name), c.bytes)));
+  return dir;
+}
+
+/**
+ * The cases the real decode path refuses, decided in a child process: a truncated or corrupt file
+ * sometimes still decodes (damage in bytes the decoder can skip), so a test that counts on a bad
+ * file being quarantined picks from these.
+ */
+export async function refusedCases(cases: Case[]): Promise<Case[]> {
+  const dir = await writeCases(cases);
+  try {
+    const run = await runDecodeChild(["corpus", dir]);
+    if (run.crashes.length > 0) throw new Error(`decode child crashed: ${JSON.stringify(run.crashes)}`);
+    const refused = new Set(run.lines.filter((l) => !l.ok).map((l) => String(l.i)));
+    return cases.filter((c) => refused.has(c.name));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
   }
 }
