@@ -18,9 +18,10 @@ export default tseslint.config(
     },
   },
   {
-    // Every Redis connection and QueueEvents goes through @capflow/common's factories (createRedis,
-    // connectRedis, createQueueEvents): they record what is open, which the test suite's leak guard
-    // (test/leak-guard.ts) checks after each file. Only the factories' own folder builds them raw.
+    // Every Redis connection, QueueEvents and BullMQ worker goes through @capflow/common's factories
+    // (createRedis, connectRedis, createQueueEvents, createWorker): they record what is open, which the
+    // test suite's leak guard (test/leak-guard.ts) checks after each file. Only the factories' own
+    // folder builds them raw. Three tests once built raw workers, which the guard could not see.
     ignores: ["packages/common/src/queue/**"],
     rules: {
       "no-restricted-syntax": [
@@ -33,6 +34,22 @@ export default tseslint.config(
         {
           selector: "CallExpression[callee.property.name='duplicate']",
           message: "a duplicated connection escapes the leak guard: use createRedis or duplicateForBlocking",
+        },
+      ],
+      // BullMQ's Worker class, as a value: named, aliased or through a namespace import, so no
+      // `new Worker(` from bullmq. A selector on `new Worker` would also hit node:worker_threads'.
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          paths: [
+            {
+              name: "bullmq",
+              importNames: ["Worker"],
+              allowTypeImports: true,
+              message:
+                "build BullMQ workers with createWorker from @capflow/common (or the role's own factory) so the leak guard sees them",
+            },
+          ],
         },
       ],
     },

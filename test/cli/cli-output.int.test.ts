@@ -7,18 +7,14 @@ import {
   readDatasetInfo,
   startRuntime,
   CommonEnv,
-  getJson,
-  keys,
   type LocalStore,
-  type ShardList,
 } from "@capflow/common";
 import { ingestDataset } from "@capflow/ingest";
 import type { Encoder } from "@capflow/ml";
 import { waitForBulkFeatures } from "@capflow/cli";
 import type { Captioner } from "@capflow/caption-worker";
-import { extractShard, writeShard } from "@capflow/feature-worker";
 import { freshPrefix, localStore, redisUrl, tempDir } from "../support/services.ts";
-import { preparePublishedModel } from "../support/pipeline.ts";
+import { extractAndWriteShard, preparePublishedModel } from "../support/pipeline.ts";
 import { startCaptioner, startCaptionWorkers, type CaptionWorkers } from "../support/caption-workers.ts";
 import { drawImage, writeJsonlDataset } from "../support/images.ts";
 import { ROOT, runCapflow as capflow } from "../support/capflow-cli.ts";
@@ -199,21 +195,7 @@ describe("capflow on the command line", () => {
       for (const shardId of info.shards) {
         await new Promise((r) => setTimeout(r, 500));
         expect(settled).toBe(false);
-        const list = await getJson<ShardList>(store, keys.shardList("late", shardId));
-        const out = await extractShard(store, encoder, list, { batchSize: 8, maxPixels: 50_000_000 });
-        await writeShard(
-          store,
-          {
-            encoderId: encoder.id,
-            dataset: "late",
-            shardId,
-            dtype: "float32",
-            dim: 2048,
-            ids: out.ids,
-            failures: out.failures,
-          },
-          out.vectors,
-        );
+        await extractAndWriteShard(store, encoder, "late", shardId);
       }
       await expect(waited).resolves.toMatchObject({ info: { name: "late" } });
 

@@ -3,30 +3,20 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type BrowserContext } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
 import type { Queue } from "bullmq";
 import { createQueue, DEFAULT_DECODE, QUEUE_NAMES } from "@capflow/common";
 import { renderReport, type EpochMetrics, type RunResult } from "@capflow/trainer";
 import { startAdminServer } from "@capflow/api";
 import { drawImage } from "../support/images.ts";
-import { freshPrefix, producer, tempDir } from "../support/services.ts";
+import { launchChromium, type Chromium } from "../support/browser.ts";
+import { freshPrefix, producer } from "../support/services.ts";
 
 /**
  * Real Chromium (Debian's, through playwright-core) opens a run report rendered from a realistic
  * RunResult with real drawn images, and the bull-board page served by the admin plugin. Screenshots
  * are kept under a temp dir whose path is printed.
  */
-
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-  "--disable-sync",
-];
 
 function withIntervals([bleu1, bleu2, bleu3, bleu4, cider]: number[]) {
   const iv = (value = 0) => ({ value, low: value * 0.9, high: value * 1.1 });
@@ -93,26 +83,18 @@ function syntheticRun(samples: Array<{ key: string; file: string }>): RunResult 
 
 describe("in a real browser", () => {
   let shots = "";
+  let browser: Chromium | undefined;
   let context: BrowserContext;
-  let userDataDir = "";
 
   beforeAll(async () => {
-    await fs.access(CHROMIUM).catch(() => {
-      throw new Error(`${CHROMIUM} missing: apt-get install -y chromium (scripts/test.sh does)`);
-    });
+    browser = await launchChromium("chromium-profile");
+    context = browser.context;
     shots = await fs.mkdtemp(path.join(os.tmpdir(), "capflow-screenshots-"));
-    userDataDir = await tempDir("chromium-profile");
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      args: ARGS,
-      headless: true,
-    });
     console.warn(`[browser] screenshots in ${shots}`);
   });
 
   afterAll(async () => {
-    await context?.close();
-    await fs.rm(userDataDir, { recursive: true, force: true });
+    await browser?.close();
   });
 
   it("shows a run report: curves, scores against the baseline, every test image with its captions", async () => {

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type BrowserContext } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
 import { createQueue, createRedis, QUEUE_NAMES, type LocalStore } from "@capflow/common";
 import { buildApiServer, registerWebUi, type StatusDeps } from "@capflow/api";
 import type { Captioner } from "@capflow/caption-worker";
@@ -12,6 +12,7 @@ import { writeReport } from "@capflow/trainer";
 import { drawImage } from "../support/images.ts";
 import { preparePublishedModel } from "../support/pipeline.ts";
 import { startCaptioner, startCaptionWorkers, type CaptionWorkers } from "../support/caption-workers.ts";
+import { launchChromium, requireChromium, type Chromium } from "../support/browser.ts";
 import { freshPrefix, localStore, redisUrl, tempDir } from "../support/services.ts";
 import { apiConfig, silent } from "../support/api-server.ts";
 
@@ -21,14 +22,6 @@ import { apiConfig, silent } from "../support/api-server.ts";
  * captions with the API key, and the pipeline page. CAPFLOW_SCREENSHOTS_DIR=docs writes the README's
  * screenshots; otherwise they go to a temp dir.
  */
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--no-first-run",
-];
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const KEY = "web-test-key-0123456789";
 
@@ -40,8 +33,8 @@ describe("the web page", () => {
   let prefix: string;
   let app: Awaited<ReturnType<typeof buildApiServer>>;
   let base = "";
+  let browser: Chromium | undefined;
   let context: BrowserContext;
-  let userDataDir = "";
   let shots = "";
   let imageServer: http.Server;
   let imageUrl = "";
@@ -50,9 +43,7 @@ describe("the web page", () => {
   const queues = {} as StatusDeps["queues"];
 
   beforeAll(async () => {
-    await fs.access(CHROMIUM).catch(() => {
-      throw new Error(`${CHROMIUM} missing: apt-get install -y chromium (scripts/test.sh does)`);
-    });
+    await requireChromium(); // before the model is trained, not after
     store = await localStore();
     const prepared = await preparePublishedModel(store, { images: 24, epochs: 3, runId: "drawn-demo-run" });
     runId = prepared.result.runId;
@@ -88,18 +79,12 @@ describe("the web page", () => {
     shots = process.env.CAPFLOW_SCREENSHOTS_DIR
       ? path.resolve(ROOT, process.env.CAPFLOW_SCREENSHOTS_DIR)
       : await fs.mkdtemp(path.join(os.tmpdir(), "capflow-web-"));
-    userDataDir = await tempDir("chromium-web");
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      args: ARGS,
-      headless: true,
-      viewport: { width: 1200, height: 800 },
-    });
+    browser = await launchChromium("chromium-web", { viewport: { width: 1200, height: 800 } });
+    context = browser.context;
   });
 
   afterAll(async () => {
-    await context?.close();
-    await fs.rm(userDataDir, { recursive: true, force: true });
+    await browser?.close();
     imageServer?.close();
     await app?.close();
     await workers?.close();

@@ -1,6 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { Worker } from "bullmq";
-import { createQueue, createRedis, keys, putJson } from "@capflow/common";
+import { createQueue, createRedis, createWorker, keys, putJson } from "@capflow/common";
 import { reconcileDataset } from "@capflow/ingest";
 import { freshPrefix, localStore, redisUrl } from "../support/services.ts";
 
@@ -29,7 +28,7 @@ describe("reconcileDataset", () => {
     // sc: a job that failed for good.
     await queue.add("shard", data("sc"), { jobId: id("sc"), attempts: 1 });
     const workerConn = createRedis(redisUrl(), "worker");
-    const worker = new Worker(
+    const worker = createWorker(
       "features",
       async () => {
         throw new Error("boom");

@@ -24,6 +24,30 @@ export function sharedEncoder(): Promise<Encoder> {
   return encoderPromise;
 }
 
+/** What a feature worker does with one shard, without the queue: extract it and write its features. */
+export async function extractAndWriteShard(
+  store: ObjectStore,
+  encoder: Encoder,
+  dataset: string,
+  shardId: string,
+): Promise<void> {
+  const list = await getJson<ShardList>(store, keys.shardList(dataset, shardId));
+  const out = await extractShard(store, encoder, list, { batchSize: 8, maxPixels: 50_000_000 });
+  await writeShard(
+    store,
+    {
+      encoderId: encoder.id,
+      dataset,
+      shardId,
+      dtype: "float32",
+      dim: 2048,
+      ids: out.ids,
+      failures: out.failures,
+    },
+    out.vectors,
+  );
+}
+
 /**
  * Ingest and feature extraction on drawn images, without workers: `images` drawn images (plus the
  * given bad files, which the encoder quarantines) ingested into `store` in shards of `shardSize`,
@@ -46,23 +70,8 @@ export async function prepareExtractedDataset(
       shardSize: opts.shardSize ?? 8,
       onError: "fail",
     });
-    for (const shardId of (await readDatasetInfo(store, dataset)).shards) {
-      const list = await getJson<ShardList>(store, keys.shardList(dataset, shardId));
-      const out = await extractShard(store, encoder, list, { batchSize: 8, maxPixels: 50_000_000 });
-      await writeShard(
-        store,
-        {
-          encoderId: encoder.id,
-          dataset,
-          shardId,
-          dtype: "float32",
-          dim: 2048,
-          ids: out.ids,
-          failures: out.failures,
-        },
-        out.vectors,
-      );
-    }
+    for (const shardId of (await readDatasetInfo(store, dataset)).shards)
+      await extractAndWriteShard(store, encoder, dataset, shardId);
   } finally {
     await queue.obliterate({ force: true });
     await queue.close();

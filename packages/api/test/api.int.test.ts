@@ -1,8 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { Worker } from "bullmq";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createQueue, createRedis, keys, registry } from "@capflow/common";
+import { createQueue, createRedis, createWorker, keys, registry } from "@capflow/common";
 import { fetchUrl } from "../src/fetch-url.ts";
 import { redisUrl } from "../../../test/support/services.ts";
 import { apiHarness, postImage } from "../../../test/support/api-server.ts";
@@ -242,8 +241,8 @@ describe("HTTP API: edges", () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     const workers = [
-      new Worker("captions", () => held, { connection: conns[0]!, prefix: h.prefix, concurrency: 20 }),
-      new Worker("caption-bulk", () => held, { connection: conns[1]!, prefix: h.prefix, concurrency: 20 }),
+      createWorker("captions", () => held, { connection: conns[0]!, prefix: h.prefix, concurrency: 20 }),
+      createWorker("caption-bulk", () => held, { connection: conns[1]!, prefix: h.prefix, concurrency: 20 }),
     ];
     const post = async (seed: number) => postImage(h.app, await drawImage(seed));
     try {

@@ -1,7 +1,6 @@
 import { describe, expect } from "vitest";
-import { Worker, type Job } from "bullmq";
 import pino from "pino";
-import { Shutdown, type JobInput } from "@capflow/common";
+import { createWorker, Shutdown, type JobInput, type Processor } from "@capflow/common";
 import { submitRun } from "@capflow/cli";
 import { queueTest } from "../../../test/support/queue-fixture.ts";
 
@@ -15,9 +14,10 @@ describe("submitRun (capflow train)", () => {
     async ({ queues }) => {
       const { prefix, producer: redis } = queues;
       const queue = queues.queue("training");
-      // Raw BullMQ workers: the dead one takes a job by hand (autorun: false) and never renews its lock.
-      const worker = (processor: ((job: Job) => Promise<unknown>) | null, opts = {}) => {
-        const w = new Worker("training", processor, { ...queues.workerContext, ...opts });
+      // Training workers with stand-in processors: the dead one never runs its own (autorun: false),
+      // takes a job by hand and never renews its lock.
+      const worker = (processor: Processor<"training">, opts = {}) => {
+        const w = createWorker("training", processor, { ...queues.workerContext, ...opts });
         queues.track({ close: () => w.close(true) });
         return w;
       };
@@ -26,7 +26,7 @@ describe("submitRun (capflow train)", () => {
       // then fails the job, as BullMQ does to a run whose trainer was killed more than maxStalledCount
       // times.
       await queue.add("run", spec, { jobId: "train.r1" });
-      const dead = worker(null, { autorun: false, lockDuration: 300 });
+      const dead = worker(async () => "never runs", { autorun: false, lockDuration: 300 });
       expect((await dead.getNextJob("dead-trainer"))?.id).toBe("train.r1");
       const checker = worker(async () => "never runs", { maxStalledCount: 0, stalledInterval: 200 });
       while ((await queue.getJobState("train.r1")) !== "failed") await sleep(100);
@@ -34,7 +34,7 @@ describe("submitRun (capflow train)", () => {
       await checker.close();
 
       // The operator resubmits the run under its id; a live trainer finishes it.
-      worker(async (job) => ({ runId: (job.data as { runId: string }).runId, epochs: 2 }));
+      worker(async (data) => ({ runId: data.runId, epochs: 2 }));
       const shutdown = new Shutdown(pino({ level: "silent" }), 10_000);
       queues.track({ close: () => shutdown.run() });
       const result = await submitRun({ redis, prefix, shutdown }, spec, () => undefined);

@@ -12,7 +12,17 @@
 //   around MaxPool when both sides share a scale, and keeps the tensors between ops in uint8.
 // - "conv-integer": only convolutions go integer (ConvInteger on a quantised input, then Cast,
 //   per-channel rescale, bias); pools and concats stay float.
-import { DataType, int, node, onnxSchema, tensor, type NodeMsg, type TensorMsg } from "./onnx-schema.ts";
+import {
+  DataType,
+  decodeModel,
+  encodeModel,
+  int,
+  node,
+  tensor,
+  type GraphMsg,
+  type NodeMsg,
+  type TensorMsg,
+} from "../onnx/onnx-schema.ts";
 
 export const QUANT_FORMATS = ["qdq", "conv-integer"] as const;
 export type QuantFormat = (typeof QUANT_FORMATS)[number];
@@ -23,36 +33,6 @@ const QUANTISED_OPS = new Set(["Conv", "MaxPool", "AveragePool", "Concat"]);
 export interface Range {
   min: number;
   max: number;
-}
-
-interface GraphMsg {
-  name: string;
-  node: NodeMsg[];
-  initializer: TensorMsg[];
-  input: unknown[];
-  output: { name: string }[];
-  value_info?: unknown[];
-}
-interface ModelMsg {
-  graph: GraphMsg;
-  metadata_props?: { key: string; value: string }[];
-  [k: string]: unknown;
-}
-
-export function decodeModel(bytes: Uint8Array): ModelMsg {
-  const { ModelProto } = onnxSchema();
-  return ModelProto.toObject(ModelProto.decode(bytes), {
-    longs: Number,
-    arrays: true,
-    defaults: false,
-  }) as ModelMsg;
-}
-
-export function encodeModel(model: ModelMsg): Uint8Array {
-  const { ModelProto } = onnxSchema();
-  const err = ModelProto.verify(model);
-  if (err) throw new Error(`ONNX model does not verify: ${err}`);
-  return ModelProto.encode(ModelProto.fromObject(model)).finish();
 }
 
 /**
@@ -73,8 +53,7 @@ export function withObservedOutputs(bytes: Uint8Array, tensors: string[]): Uint8
   const m = decodeModel(bytes);
   const have = new Set(m.graph.output.map((o) => o.name));
   for (const t of tensors)
-    if (!have.has(t))
-      m.graph.output.push({ name: t, type: { tensor_type: { elem_type: DataType.FLOAT } } } as never);
+    if (!have.has(t)) m.graph.output.push({ name: t, type: { tensor_type: { elem_type: DataType.FLOAT } } });
   return encodeModel(m);
 }
 

@@ -1,6 +1,6 @@
 // Keras (tfjs layers JSON config + weights) → ONNX ModelProto, written with protobufjs.
 //
-// The messages are declared in onnx-schema.ts; each layer family converts in its own module under
+// The messages are declared in ../onnx/onnx-schema.ts; each layer family converts in its own module under
 // keras-to-onnx/ (core, convolution, normalization, activation, pooling, merge). The graph takes NHWC float32 [N,H,W,C] (what Keras and
 // our preprocessing produce), transposes once to NCHW (ONNX's conv layout) and runs NCHW from
 // there; BatchNormalization that follows a Conv2D is folded into the conv's weights and bias.
@@ -11,7 +11,7 @@
 // TF: count_include_pad=0), Concatenate (channel axis), GlobalAveragePooling2D, Flatten, Dropout
 // (identity), Dense. Conversion stops at `cutLayer`.
 import type { KerasLayer } from "./nsfwjs-inception.ts";
-import { DataType, int, ints, onnxSchema, valueInfo } from "./onnx-schema.ts";
+import { DataType, encodeModel, int, ints, valueInfo } from "../onnx/onnx-schema.ts";
 import { activation, relu } from "./keras-to-onnx/activation.ts";
 import { conv2d } from "./keras-to-onnx/convolution.ts";
 import { dense, dropout, flatten, inputLayer } from "./keras-to-onnx/core.ts";
@@ -140,12 +140,8 @@ export function kerasToOnnx(
       output: [vi(outputName, outputShape)],
     },
   };
-  const { ModelProto } = onnxSchema();
-  const err = ModelProto.verify(model);
-  if (err) throw new Error(`ONNX model does not verify: ${err}`);
-  const bytes = ModelProto.encode(ModelProto.fromObject(model)).finish();
   return {
-    bytes,
+    bytes: encodeModel(model),
     nodeCount: nodes.length,
     initializerCount: inits.length,
     inputName,

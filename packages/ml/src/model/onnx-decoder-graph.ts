@@ -1,5 +1,5 @@
 /**
- * The caption model's inference graphs written as ONNX (protobufjs, the encoder's schema subset):
+ * The caption model's inference graphs written as ONNX (with ../onnx/onnx-schema.ts's builders):
  *
  *   image:  features [N, F] → Gemm(image/kernel, image/bias) → Relu (tutorial merge only) → image [N, U]
  *   step:   tokens int64 [N] → Gather(embeddings) → Gemm(lstm/kernel, lstm/bias) ─┐
@@ -12,7 +12,19 @@
  *
  * Keras LSTM semantics, exactly those of caption-model.ts: gate order i, f, c, o and sigmoid gates.
  */
-import { onnxSchema } from "../encoder/onnx-schema.ts";
+import {
+  DataType,
+  encodeModel,
+  floatTensor,
+  int,
+  ints,
+  node,
+  valueInfo,
+  type AttrMsg,
+  type NodeMsg,
+  type TensorMsg,
+  type ValueInfoMsg,
+} from "../onnx/onnx-schema.ts";
 import type { CaptionModelConfig, NamedWeight } from "./caption-model.ts";
 
 export const STEP_INPUTS = { tokens: "tokens", h: "h", c: "c", image: "image" } as const;
@@ -26,25 +38,13 @@ export const STEP_OUTPUTS = {
 export const IMAGE_INPUT = "features";
 export const IMAGE_OUTPUT = "image";
 
-const FLOAT = 1;
-const INT64 = 7;
-const ATTR_INT = 2;
-const ATTR_INTS = 7;
+const { FLOAT, INT64 } = DataType;
 const OPSET = 13;
-
-interface Node {
-  op_type: string;
-  name: string;
-  input: string[];
-  output: string[];
-  attribute: Array<{ name: string; type: number; i?: number; ints?: number[] }>;
-}
 
 /** Graph assembly: initializers from the model's weights, nodes in order, typed inputs and outputs. */
 class GraphBuilder {
-  readonly nodes: Node[] = [];
-  private readonly inits: Array<{ name: string; dims: number[]; data_type: number; raw_data: Uint8Array }> =
-    [];
+  readonly nodes: NodeMsg[] = [];
+  private readonly inits: TensorMsg[] = [];
   private readonly byName: Map<string, NamedWeight>;
 
   constructor(weights: NamedWeight[]) {
@@ -62,55 +62,25 @@ class GraphBuilder {
 
   /** A float initializer that is not one of the model's weights. */
   constant(name: string, shape: number[], d: Float32Array): string {
-    this.inits.push({
-      name,
-      dims: shape,
-      data_type: FLOAT,
-      // ONNX raw_data is little-endian, as is every platform Node runs on in practice.
-      raw_data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength),
-    });
+    this.inits.push(floatTensor(name, shape, d));
     return name;
   }
 
-  node(op: string, input: string[], output: string | string[], attribute: Node["attribute"] = []): string {
+  node(op: string, input: string[], output: string | string[], attribute: AttrMsg[] = []): string {
     const outs = typeof output === "string" ? [output] : output;
-    this.nodes.push({ op_type: op, name: `${op}_${this.nodes.length}`, input, output: outs, attribute });
+    this.nodes.push(node(op, `${op}_${this.nodes.length}`, input, outs, attribute));
     return outs[0]!;
   }
 
-  bytes(
-    name: string,
-    inputs: Array<[string, number, Array<number | string>]>,
-    outputs: Array<[string, number, Array<number | string>]>,
-  ): Uint8Array {
-    const info = ([n, elem, dims]: [string, number, Array<number | string>]) => ({
-      name: n,
-      type: {
-        tensor_type: {
-          elem_type: elem,
-          shape: { dim: dims.map((d) => (typeof d === "number" ? { dim_value: d } : { dim_param: d })) },
-        },
-      },
-    });
-    const { ModelProto } = onnxSchema();
-    const model = ModelProto.fromObject({
+  bytes(name: string, inputs: ValueInfoMsg[], outputs: ValueInfoMsg[]): Uint8Array {
+    return encodeModel({
       ir_version: 8,
       producer_name: "capflow",
       opset_import: [{ domain: "", version: OPSET }],
-      graph: {
-        name,
-        node: this.nodes,
-        initializer: this.inits,
-        input: inputs.map(info),
-        output: outputs.map(info),
-      },
+      graph: { name, node: this.nodes, initializer: this.inits, input: inputs, output: outputs },
     });
-    return ModelProto.encode(model).finish();
   }
 }
-
-const int = (name: string, i: number) => ({ name, type: ATTR_INT, i });
-const ints = (name: string, v: number[]) => ({ name, type: ATTR_INTS, ints: v });
 
 /** features [N, F] → features · image/kernel + image/bias [N, U], then relu for the tutorial merge. */
 export function imageGraph(config: CaptionModelConfig, weights: NamedWeight[]): Uint8Array {
@@ -125,8 +95,8 @@ export function imageGraph(config: CaptionModelConfig, weights: NamedWeight[]): 
   if (tutorial) g.node("Relu", [proj], IMAGE_OUTPUT);
   return g.bytes(
     "capflow_caption_image",
-    [[IMAGE_INPUT, FLOAT, ["N", F]]],
-    [[IMAGE_OUTPUT, FLOAT, ["N", U]]],
+    [valueInfo(IMAGE_INPUT, FLOAT, ["N", F])],
+    [valueInfo(IMAGE_OUTPUT, FLOAT, ["N", U])],
   );
 }
 
@@ -170,17 +140,17 @@ export function stepGraph(config: CaptionModelConfig, weights: NamedWeight[]): U
   return g.bytes(
     "capflow_caption_step",
     [
-      [I.tokens, INT64, ["N"]],
-      [I.h, FLOAT, ["N", U]],
-      [I.c, FLOAT, ["N", U]],
-      [I.image, FLOAT, ["N", U]],
+      valueInfo(I.tokens, INT64, ["N"]),
+      valueInfo(I.h, FLOAT, ["N", U]),
+      valueInfo(I.c, FLOAT, ["N", U]),
+      valueInfo(I.image, FLOAT, ["N", U]),
     ],
     [
-      [O.h, FLOAT, ["N", U]],
-      [O.c, FLOAT, ["N", U]],
-      [O.best, INT64, ["N"]],
-      [O.bestLogProb, FLOAT, ["N"]],
-      [O.logProbs, FLOAT, ["N", V]],
+      valueInfo(O.h, FLOAT, ["N", U]),
+      valueInfo(O.c, FLOAT, ["N", U]),
+      valueInfo(O.best, INT64, ["N"]),
+      valueInfo(O.bestLogProb, FLOAT, ["N"]),
+      valueInfo(O.logProbs, FLOAT, ["N", V]),
     ],
   );
 }

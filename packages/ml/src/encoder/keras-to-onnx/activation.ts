@@ -1,6 +1,6 @@
 // Activations: a layer's `activation` setting, and the Activation and ReLU layers.
 import type { LayerConverter, OnnxGraph } from "./graph.ts";
-import { int } from "../onnx-schema.ts";
+import { int } from "../../onnx/onnx-schema.ts";
 
 /** Adds the activation after `input` (none for linear); returns the tensor that holds the result. */
 export function emitActivation(g: OnnxGraph, act: string, input: string, out: string, layer: string): string {

@@ -1,7 +1,7 @@
 // Conv2D: HWIO kernel → OIHW, Keras padding → ONNX pads, a following BatchNormalization folded in.
 import { emitActivation } from "./activation.ts";
 import { image, pads2d, pair, type LayerConverter, type Shape } from "./graph.ts";
-import { int, ints } from "../onnx-schema.ts";
+import { int, ints } from "../../onnx/onnx-schema.ts";
 import { bnAffine, foldableBn } from "./normalization.ts";
 
 export const conv2d: LayerConverter = (g, layer) => {

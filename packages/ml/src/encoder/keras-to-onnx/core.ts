@@ -1,7 +1,7 @@
 // Core layers: InputLayer (NHWC in, NCHW from here on), Dropout (identity), Flatten, Dense.
 import { emitActivation } from "./activation.ts";
 import type { LayerConverter } from "./graph.ts";
-import { flt, int, ints } from "../onnx-schema.ts";
+import { flt, int, ints } from "../../onnx/onnx-schema.ts";
 
 export const inputLayer: LayerConverter = (g, layer) => {
   const { name, config: cfg } = layer;

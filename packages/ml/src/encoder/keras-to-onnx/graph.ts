@@ -1,7 +1,7 @@
 // The state of one Keras → ONNX conversion, and what every layer converter uses: weights by name,
 // nodes and initializers in the order they are added, each Keras layer's ONNX tensor and its shape.
 import type { KerasLayer } from "../nsfwjs-inception.ts";
-import { DataType, node, tensor, type AttrMsg, type NodeMsg, type TensorMsg } from "../onnx-schema.ts";
+import { floatTensor, node, type AttrMsg, type NodeMsg, type TensorMsg } from "../../onnx/onnx-schema.ts";
 
 export type NamedWeights = Map<string, { shape: number[]; data: Float32Array }>;
 
@@ -60,11 +60,6 @@ export function inboundNames(layer: KerasLayer): string[] {
   });
 }
 
-function f32bytes(a: Float32Array): Uint8Array {
-  // ONNX raw_data is little-endian, as is every platform Node runs on in practice.
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
 export class OnnxGraph {
   readonly nodes: NodeMsg[] = [];
   readonly inits: TensorMsg[] = [];
@@ -95,7 +90,7 @@ export class OnnxGraph {
   }
 
   addInit(name: string, dims: number[], data: Float32Array): string {
-    this.inits.push(tensor(name, dims, DataType.FLOAT, f32bytes(data)));
+    this.inits.push(floatTensor(name, dims, data));
     return name;
   }
 

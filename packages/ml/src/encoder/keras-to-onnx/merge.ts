@@ -1,6 +1,6 @@
 // Merging layers: Concatenate on the channel axis.
 import { image, inboundNames, type LayerConverter } from "./graph.ts";
-import { int } from "../onnx-schema.ts";
+import { int } from "../../onnx/onnx-schema.ts";
 
 export const concatenate: LayerConverter = (g, layer) => {
   const { name, config: cfg } = layer;

@@ -1,6 +1,6 @@
 // Pooling: MaxPooling2D, AveragePooling2D, and the global poolings (pooled, then flattened).
 import { image, pads2d, pair, type LayerConverter } from "./graph.ts";
-import { int, ints } from "../onnx-schema.ts";
+import { int, ints } from "../../onnx/onnx-schema.ts";
 
 export const pooling2d: LayerConverter = (g, layer) => {
   const { name, config: cfg } = layer;

@@ -1,5 +1,6 @@
-// The ONNX messages capflow writes (the Keras conversion, the int8 quantiser, the decoder graph),
-// declared through protobufjs reflection with the field numbers of onnx/onnx.proto (proto2).
+// The one home of capflow's ONNX protobuf: the messages it writes (the Keras encoder conversion, the
+// int8 quantiser, the caption decoder's graphs), declared through protobufjs reflection with the field
+// numbers of onnx/onnx.proto (proto2), their plain-object shapes, builders, and encode/decode.
 import protobuf from "protobufjs";
 
 export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
@@ -147,7 +148,38 @@ export interface NodeMsg {
 type DimMsg = { dim_value: number } | { dim_param: string };
 export interface ValueInfoMsg {
   name: string;
-  type: { tensor_type: { elem_type: number; shape: { dim: DimMsg[] } } };
+  type: { tensor_type: { elem_type: number; shape?: { dim: DimMsg[] } } };
+}
+export interface GraphMsg {
+  name: string;
+  node: NodeMsg[];
+  initializer: TensorMsg[];
+  input: ValueInfoMsg[];
+  output: ValueInfoMsg[];
+  value_info?: unknown[];
+}
+export interface ModelMsg {
+  graph: GraphMsg;
+  metadata_props?: { key: string; value: string }[];
+  [k: string]: unknown;
+}
+
+/** ModelProto bytes as plain objects (int64 fields as numbers, lists always present). */
+export function decodeModel(bytes: Uint8Array): ModelMsg {
+  const { ModelProto } = onnxSchema();
+  return ModelProto.toObject(ModelProto.decode(bytes), {
+    longs: Number,
+    arrays: true,
+    defaults: false,
+  }) as ModelMsg;
+}
+
+/** Checks a model against the schema (a misspelt field fails here, not in ONNX Runtime) and encodes it. */
+export function encodeModel(model: ModelMsg): Uint8Array {
+  const { ModelProto } = onnxSchema();
+  const err = ModelProto.verify(model);
+  if (err) throw new Error(`ONNX model does not verify: ${err}`);
+  return ModelProto.encode(ModelProto.fromObject(model)).finish();
 }
 
 // Builders for the shapes above, so each message's fields are spelled in one place.
@@ -157,6 +189,12 @@ export const flt = (name: string, v: number): AttrMsg => ({ name, type: Attribut
 
 export function tensor(name: string, dims: number[], dataType: number, raw: Uint8Array): TensorMsg {
   return { name, dims, data_type: dataType, raw_data: raw };
+}
+
+/** A float32 initializer; its raw_data views `data` without copying. */
+export function floatTensor(name: string, dims: number[], data: Float32Array): TensorMsg {
+  // ONNX raw_data is little-endian, as is every platform Node runs on in practice.
+  return tensor(name, dims, DataType.FLOAT, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
 
 export function node(
