@@ -1,9 +1,6 @@
-import fs from "node:fs/promises";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { DECODE_FAILURE_REASONS } from "@capflow/common";
-import { tempDir } from "../support/services.ts";
-import { badImageCorpus, bombs, type Case } from "../support/fault/bad-images.ts";
+import { badImageCorpus, bombs } from "../support/fault/bad-images.ts";
 import { runDecodeChild, writeCases } from "../support/fault/decode-runner.ts";
 
 // docs/reliability.md tests 8, 9 and 10 (short version) on the real decode path (sharp/libvips), each run in
