@@ -52,8 +52,9 @@ export const IngestRangeJob = z.object({
   range: z.number().int().min(0),
   start: z.number().int().min(0),
   end: z.number().int().min(1),
-  /** sha256 of the range's image names, one per line, as the command enumerated them: a worker that
-   *  reads other records (the caption file changed since) fails the range instead of mixing data. */
+  /** sha256 of the range's records (image, captions, split), one per line, as the command enumerated
+   *  them: a worker that reads other records (the caption file changed since) fails the range instead
+   *  of mixing data. */
   digest: z.string().regex(/^[0-9a-f]{64}$/),
   /** Where record `start` begins in the caption file (its byte offset, and that line's number so that
    *  issues name the file's lines): the worker reads from there, not from the file's beginning. Absent

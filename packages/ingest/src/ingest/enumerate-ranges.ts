@@ -14,14 +14,14 @@ export interface EnumerateOptions {
 
 export interface RangePlan {
   runId: string;
-  /** Each range with the digest of its image names and, for a line-oriented format, where its first
+  /** Each range with the digest of its records and, for a line-oriented format, where its first
    *  record starts in the caption file (a worker reads from there: store-range.ts). */
   ranges: Array<RecordRange & { digest: string; from?: SourcePosition }>;
   issues: Record<ReadIssue["kind"], number>;
 }
 
 /**
- * Reads the caption files once for the ranges: a digest of each range's image names, where each
+ * Reads the caption files once for the ranges: a digest of each range's records, where each
  * range's first record starts, the caption files' issues, and the run id: a hash of the dataset's
  * name, format, folder, every record and the ranges' starts, so the same data always makes the same
  * run and jobs, and changed data (or the same records at other offsets) a new one. No image is looked
@@ -45,7 +45,7 @@ export async function enumerateRanges(dir: string, opts: EnumerateOptions): Prom
   })) {
     run.update(`${JSON.stringify([record.image, record.captions, record.split ?? null])}\n`);
     if (count % rangeSize === 0) starts.push(record.start);
-    digest.add(record.image);
+    digest.add(record);
     if (++count % rangeSize === 0) {
       digests.push(digest.hex());
       digest = new RangeDigest();

@@ -30,7 +30,7 @@ async function plannedJobs(format: DatasetFormat, dir: string, rangeSize: number
 }
 
 describe("storeRange", () => {
-  it("stores a jsonl range read from its offset, with its missing images' lines, and refuses changed records", async () => {
+  it("stores a jsonl range read from its offset, with its missing images' lines, and refuses changed records or captions", async () => {
     const dir = await tmp();
     const lines: string[] = [];
     for (let i = 0; i < 40; i++) {
@@ -70,6 +70,13 @@ describe("storeRange", () => {
     await expect(changed).rejects.toThrow(UnrecoverableError);
     await expect(changed).rejects.toThrow(/records changed since it was enumerated/);
     await expect(readRangePart(store, last.runId, 1)).rejects.toThrow();
+
+    // A caption of the last range changed (same length: the offsets still hold), not its images: the
+    // range fails too, rather than put a caption the command did not enumerate into the manifest.
+    await writeFile(file, (await readFile(file, "utf8")).replace('"caption 34"', '"caption 3X"'));
+    await expect(storeRange(new LocalStore(await tmp()), last, { concurrency: 4 })).rejects.toThrow(
+      /records changed since it was enumerated/,
+    );
   });
 
   it("stores a COCO range, which has no offset, by skipping to its records", async () => {

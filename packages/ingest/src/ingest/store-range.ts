@@ -39,7 +39,7 @@ export async function readRangePart(store: ObjectStore, runId: string, range: nu
   return RangePart.parse(await getJson(store, keys.ingestPart(runId, range)));
 }
 
-/** `count` records of the reader after skipping `skip`, and the digest of their image names once read. */
+/** `count` records of the reader after skipping `skip`, and the digest of those records once read. */
 async function* slice(
   records: AsyncIterable<DatasetRecord>,
   skip: number,
@@ -49,7 +49,7 @@ async function* slice(
   let index = 0;
   for await (const record of records) {
     if (index++ < skip) continue;
-    digest.add(record.image);
+    digest.add(record);
     yield record;
     if (index >= skip + count) return;
   }
