@@ -138,7 +138,10 @@ runBench(async (cleanup) => {
   console.log("\n| range read | first range | last range | last / first |");
   console.log("| --- | --- | --- | --- |");
   for (const [label, first, end] of rows)
-    console.log(`| ${label} | ${fmt(first)} | ${fmt(end)} | ${(end.ms / first.ms).toFixed(1)}× |`);
+    console.log(
+      `| ${label} | ${fmt(first)} | ${fmt(end)} | ${(end.ms / first.ms).toFixed(1)}× ` +
+        `(CPU ${(end.cpuMs / first.cpuMs).toFixed(1)}×) |`,
+    );
   const [[, seekFirst, seekLast], [, skipFirst, skipLast]] = rows as [
     [string, Timing, Timing],
     [string, Timing, Timing],
