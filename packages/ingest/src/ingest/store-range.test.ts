@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -77,6 +77,30 @@ describe("storeRange", () => {
     await expect(storeRange(new LocalStore(await tmp()), last, { concurrency: 4 })).rejects.toThrow(
       /records changed since it was enumerated/,
     );
+  });
+
+  it("plans Flickr8k token ranges at image starts, each image's five lines in one range", async () => {
+    const dir = await tmp();
+    const lines: string[] = [];
+    for (let i = 0; i < 40; i++)
+      for (let n = 0; n < 5; n++) lines.push(`${name(i)}#${n}\tcaption ${n} of ${i} .`);
+    await mkdir(path.join(dir, "Flicker8k_Dataset"));
+    for (let i = 16; i < 32; i++)
+      await writeFile(path.join(dir, "Flicker8k_Dataset", name(i)), `image bytes ${i}`);
+    const file = path.join(dir, "Flickr8k.token.txt");
+    await writeFile(file, `${lines.join("\n")}\n`);
+    const jobs = await plannedJobs("flickr8k-token", dir, 16);
+    expect(jobs.map((j) => j.from?.line)).toEqual([1, 81, 161]);
+
+    const bytes = await readFile(file);
+    bytes.fill("#", 0, jobs[1]!.from!.byte - 1);
+    await writeFile(file, bytes);
+    const store = new LocalStore(await tmp());
+    await storeRange(store, jobs[1]!, { concurrency: 4 });
+    const part = await readRangePart(store, jobs[1]!.runId, 1);
+    expect(part.records.map((r) => r.image)).toEqual(Array.from({ length: 16 }, (_, i) => name(16 + i)));
+    expect(part.records.every((r) => r.captions.length === 5)).toBe(true);
+    expect(part.issues).toEqual([]);
   });
 
   it("stores a COCO range, which has no offset, by skipping to its records", async () => {
