@@ -220,6 +220,17 @@ describe("capflow ingest --distribute with 3 ingest worker processes", () => {
       takenBy.join(","),
     ).toBe(true);
     expect(new Set(takenBy).size, takenBy.join(",")).toBeGreaterThan(1);
+    // Each range was read from where its first record starts in captions.txt (a line start, that line's
+    // number), not from the file's beginning.
+    const captions = await fs.readFile(path.join(dir, "captions.txt"));
+    for (let r = 0; r < summary.ranges; r++) {
+      const { from } = (await ingest.getJob(ingestRangeJobId(summary.runId, r)))!.data as {
+        from?: { byte: number; line: number };
+      };
+      expect(from, `range ${r}`).toBeDefined();
+      expect(captions[from!.byte - 1]).toBe(0x0a);
+      expect(captions.subarray(0, from!.byte).toString().split("\n").length).toBe(from!.line);
+    }
     // Claims are deleted with the run.
     expect(await conn.keys(`${prefix}:ingest-seen:*`)).toEqual([]);
 

@@ -52,9 +52,15 @@ export const IngestRangeJob = z.object({
   range: z.number().int().min(0),
   start: z.number().int().min(0),
   end: z.number().int().min(1),
-  /** sha256 of the range's image names, one per line, as the command enumerated them: a worker that
-   *  reads other records (the caption file changed since) fails the range instead of mixing data. */
+  /** sha256 of the range's records (image, captions, split), one per line, as the command enumerated
+   *  them: a worker that reads other records (the caption file changed since) fails the range instead
+   *  of mixing data. */
   digest: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Where record `start` begins in the caption file (its byte offset, and that line's number so that
+   *  issues name the file's lines): the worker reads from there, not from the file's beginning. Absent
+   *  for a format that cannot be read from an offset (COCO, one JSON document): the worker then reads
+   *  from the beginning and skips `start` records. */
+  from: z.object({ byte: z.number().int().min(0), line: z.number().int().min(1) }).optional(),
 });
 
 export const DECODE_METHODS = ["beam", "greedy", "rerank"] as const;

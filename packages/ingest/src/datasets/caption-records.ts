@@ -6,6 +6,7 @@ import {
   type DatasetRecord,
   type ReadIssue,
   type ReadOptions,
+  type SourcePosition,
   type Split,
 } from "./types.ts";
 
@@ -24,6 +25,8 @@ export interface CaptionRow {
   image: string;
   caption: string;
   line: number;
+  /** Where a reader can start to read this row first (see `ReadOptions.from`). */
+  start: SourcePosition;
   split?: Split;
 }
 
@@ -39,7 +42,7 @@ export async function* groupConsecutive(rows: AsyncIterable<CaptionRow>): AsyncG
       continue;
     }
     if (current) yield current;
-    current = { image: row.image, captions: [row.caption], line: row.line };
+    current = { image: row.image, captions: [row.caption], line: row.line, start: row.start };
     if (row.split) current.split = row.split;
   }
   if (current) yield current;

@@ -23,6 +23,9 @@ export async function locateCoco(dir: string): Promise<DatasetLocation> {
 }
 
 export async function* readCoco(dir: string, opts: ReadOptions): AsyncGenerator<DatasetRecord> {
+  // Records come out of a whole parsed document, sorted by id: no byte offset in the file starts a
+  // record, so a distributed ingest worker reads from the beginning and skips to its range.
+  if (opts.from) throw new Error("coco: a COCO file is one JSON document; it cannot be read from an offset");
   const { files, imagesDir } = await locateCoco(dir);
   for (const file of files) {
     yield* checkImages(readOne(dir, file, opts), imagesDir, file, opts);

@@ -3,7 +3,7 @@
 import { createReadStream } from "node:fs";
 import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
-import { createInterface } from "node:readline";
+import type { SourcePosition } from "./types.ts";
 
 /**
  * An image path from a caption file, made safe to join to the images dir: relative, forward
@@ -72,16 +72,49 @@ export async function listDir(dir: string): Promise<string[]> {
   }
 }
 
-/** Lines of a text file, streamed, 1-based, without a leading BOM. */
-export async function* readLines(file: string): AsyncGenerator<{ text: string; line: number }> {
-  const rl = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
-  let line = 0;
-  try {
-    for await (const text of rl) {
+/**
+ * Lines of a text file, streamed, 1-based, without a leading BOM, each with the byte offset where it
+ * starts. `from` starts at a line's offset (and numbers lines from its number): the bytes before it
+ * are never read. Line ends are those of node:readline (`\n`, `\r\n`, a lone `\r`), so line numbers
+ * are the ones readline gave; readline cannot say where a line starts in bytes (a decoded line's
+ * length does not give it: `\r\n` or `\n`, U+FFFD for an invalid byte), hence this splitter.
+ */
+export async function* readLines(
+  file: string,
+  from: SourcePosition = { byte: 0, line: 1 },
+): AsyncGenerator<{ text: string; line: number; byte: number }> {
+  let line = from.line;
+  let lineByte = from.byte; // where the current line starts
+  let offset = from.byte; // where the current chunk starts
+  let pieces: Buffer[] = []; // the current line's bytes from earlier chunks (a line may span many)
+  let skipLF = false; // the last chunk ended with a \r: a \n first in this one is its pair
+  const decode = (bytes: Buffer) => {
+    const text = bytes.toString("utf8");
+    return lineByte === 0 ? text.replace(/^\uFEFF/, "") : text;
+  };
+  for await (const chunk of createReadStream(file, { start: from.byte }) as AsyncIterable<Buffer>) {
+    let start = 0;
+    if (skipLF && chunk[0] === 0x0a) lineByte = offset + ++start;
+    skipLF = false;
+    // The next \n and \r, searched for again only once passed: each byte is scanned once.
+    let lf = chunk.indexOf(0x0a, start);
+    let cr = chunk.indexOf(0x0d, start);
+    for (;;) {
+      if (lf !== -1 && lf < start) lf = chunk.indexOf(0x0a, start);
+      if (cr !== -1 && cr < start) cr = chunk.indexOf(0x0d, start);
+      const end = cr === -1 ? lf : lf === -1 ? cr : Math.min(lf, cr);
+      if (end === -1) break;
+      const tail = chunk.subarray(start, end);
+      const bytes = pieces.length === 0 ? tail : Buffer.concat([...pieces, tail]);
+      pieces = [];
+      yield { text: decode(bytes), line, byte: lineByte };
       line++;
-      yield { text: line === 1 ? text.replace(/^\uFEFF/, "") : text, line };
+      start = end === cr && chunk[end + 1] === 0x0a ? end + 2 : end + 1;
+      if (end === cr && end + 1 === chunk.length) skipLF = true;
+      lineByte = offset + start;
     }
-  } finally {
-    rl.close();
+    if (start < chunk.length) pieces.push(chunk.subarray(start));
+    offset += chunk.length;
   }
+  if (pieces.length > 0) yield { text: decode(Buffer.concat(pieces)), line, byte: lineByte };
 }

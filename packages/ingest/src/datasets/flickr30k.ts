@@ -38,7 +38,7 @@ export async function* readFlickr30k(dir: string, opts: ReadOptions): AsyncGener
 }
 
 async function* rows(file: string, opts: ReadOptions): AsyncGenerator<CaptionRow> {
-  for await (const { text, line } of readLines(file)) {
+  for await (const { text, line, byte } of readLines(file, opts.from)) {
     if (text.trim() === "") continue;
     const a = text.indexOf("|");
     const b = a < 0 ? -1 : text.indexOf("|", a + 1);
@@ -65,6 +65,6 @@ async function* rows(file: string, opts: ReadOptions): AsyncGenerator<CaptionRow
       report(opts, { file, line, kind: "malformed", message: why });
       continue;
     }
-    yield { image, caption, line };
+    yield { image, caption, line, start: { byte, line } };
   }
 }

@@ -11,7 +11,7 @@ import {
 } from "./caption-records.ts";
 import { firstExisting, isDir, isFile, safeImagePath } from "./dataset-files.ts";
 import { loadSplitLists } from "./split-lists.ts";
-import type { DatasetLocation, DatasetRecord, ReadOptions } from "./types.ts";
+import type { DatasetLocation, DatasetRecord, ReadIssue, ReadOptions, SourcePosition } from "./types.ts";
 
 /**
  * Flickr8k as Kaggle ships it: `captions.txt` (header `image,caption`, real CSV: about 6% of the
@@ -55,22 +55,41 @@ async function* rows(
       return undefined;
     },
   });
-  pipeline(createReadStream(file), parser, () => {
+  // Started at `from`, the parser counts lines and bytes from there: `base` makes them the file's.
+  const from = opts.from ?? { byte: 0, line: 1 };
+  const base = { byte: from.byte, line: from.line - 1 };
+  // csv-parse names its own line in its messages ("... at line 3 ..."): that one is made the file's too.
+  const issue = (what: string, err: CsvError | undefined): ReadIssue => {
+    const lines = (err as { lines?: unknown } | undefined)?.lines;
+    const why = (err?.message ?? "unknown error").replace(
+      /\bat line (\d+)\b/,
+      (_, n: string) => `at line ${base.line + Number(n)}`,
+    );
+    return {
+      file,
+      kind: "malformed",
+      message: `${what}: ${why}`,
+      ...(typeof lines === "number" ? { line: base.line + lines } : {}),
+    };
+  };
+  pipeline(createReadStream(file, { start: from.byte }), parser, () => {
     /* errors surface through the parser's iterator */
   });
-  let first = true;
+  // A row can start where the parser's previous record ended (its `info.bytes`, the delimiter
+  // included; `info.lines` is then that line's number less one): the parser's state is fresh there,
+  // quotes included, so parsing from that byte reads what follows exactly as a whole-file read does.
+  let start: SourcePosition = from;
+  let first = from.byte === 0;
   try {
-    for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-      for (const { err } of skipped.splice(0)) {
-        report(opts, {
-          file,
-          kind: "malformed",
-          message: `unreadable CSV record: ${err?.message ?? "unknown error"}`,
-          ...lineOf(err),
-        });
-      }
+    for await (const item of parser as AsyncIterable<{
+      record: string[];
+      info: { lines: number; bytes: number };
+    }>) {
+      for (const { err } of skipped.splice(0)) report(opts, issue("unreadable CSV record", err));
       const { record, info } = item;
-      const line = info.lines;
+      const line = base.line + info.lines;
+      const rowStart = start;
+      start = { byte: base.byte + info.bytes, line: line + 1 };
       if (first) {
         first = false;
         if (record[0]?.trim() === "image" && record[1]?.trim() === "caption") continue;
@@ -95,29 +114,15 @@ async function* rows(
         });
         continue;
       }
-      const row: CaptionRow = { image, caption, line };
+      const row: CaptionRow = { image, caption, line, start: rowStart };
       const split = splits?.get(image);
       if (split) row.split = split;
       yield row;
     }
   } catch (e) {
-    const err = e as CsvError;
-    const message = `unreadable CSV: ${err.message}`;
-    report(opts, { file, kind: "malformed", message, ...lineOf(err) });
+    report(opts, issue("unreadable CSV", e as CsvError));
     // report() returned: onError is 'skip' but the parser cannot continue past this error.
     return;
   }
-  for (const { err } of skipped.splice(0)) {
-    report(opts, {
-      file,
-      kind: "malformed",
-      message: `unreadable CSV record: ${err?.message ?? "unknown error"}`,
-      ...lineOf(err),
-    });
-  }
-}
-
-function lineOf(err: CsvError | undefined): { line?: number } {
-  const lines = (err as { lines?: unknown } | undefined)?.lines;
-  return typeof lines === "number" ? { line: lines } : {};
+  for (const { err } of skipped.splice(0)) report(opts, issue("unreadable CSV record", err));
 }

@@ -47,7 +47,7 @@ async function* rows(
   // The real file has 5 lines for "2258277193_586949ec62.jpg.1", an image that does not exist:
   // one warning per such image, not one per line.
   let lastSkipped: string | undefined;
-  for await (const { text, line } of readLines(file)) {
+  for await (const { text, line, byte } of readLines(file, opts.from)) {
     if (text.trim() === "") continue;
     const tab = text.indexOf("\t");
     const key = tab < 0 ? "" : text.slice(0, tab);
@@ -80,7 +80,7 @@ async function* rows(
       report(opts, { file, line, kind: "malformed", message: "empty caption" });
       continue;
     }
-    const row: CaptionRow = { image, caption, line };
+    const row: CaptionRow = { image, caption, line, start: { byte, line } };
     const split = splits?.get(image);
     if (split) row.split = split;
     yield row;

@@ -8,6 +8,7 @@ import type { DatasetLocation, DatasetRecord, ReadOptions } from "./types.ts";
 
 export * from "./types.ts";
 export { SPLIT_LIST_FILES } from "./split-lists.ts";
+export { readLines } from "./dataset-files.ts";
 export { readCoco, readFlickr30k, readFlickr8kCsv, readFlickr8kToken, readJsonlFolder };
 
 // The list lives in the job catalog (common): ingest jobs name a format.

@@ -35,7 +35,7 @@ export async function* readJsonlFolder(dir: string, opts: ReadOptions): AsyncGen
 
 async function* records(file: string, opts: ReadOptions): AsyncGenerator<DatasetRecord> {
   let current: DatasetRecord | undefined;
-  for await (const { text, line } of readLines(file)) {
+  for await (const { text, line, byte } of readLines(file, opts.from)) {
     if (text.trim() === "") continue;
     let json: unknown;
     try {
@@ -70,7 +70,7 @@ async function* records(file: string, opts: ReadOptions): AsyncGenerator<Dataset
       continue;
     }
     if (current) yield current;
-    current = { image, captions, line };
+    current = { image, captions, line, start: { byte, line } };
     if (split) current.split = split;
   }
   if (current) yield current;

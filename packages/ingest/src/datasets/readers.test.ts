@@ -206,9 +206,21 @@ describe("jsonl-folder (captions.jsonl)", () => {
         captions: ["A grey cat asleep on a sofa .", "a cat sleeping"],
         split: "train",
         line: 1,
+        start: { byte: 0, line: 1 },
       },
-      { image: "photos/dog.png", captions: ["A dog, wet, shaking off water .", "a wet dog"], line: 2 },
-      { image: "photos/bird.png", captions: ["A small bird on a branch"], split: "val", line: 4 },
+      {
+        image: "photos/dog.png",
+        captions: ["A dog, wet, shaking off water .", "a wet dog"],
+        line: 2,
+        start: { byte: 111, line: 2 },
+      },
+      {
+        image: "photos/bird.png",
+        captions: ["A small bird on a branch"],
+        split: "val",
+        line: 4,
+        start: { byte: 242, line: 4 },
+      },
     ]);
   });
 

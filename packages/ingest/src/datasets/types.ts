@@ -8,6 +8,17 @@ export interface DatasetRecord {
   split?: Split;
   /** 1-based line of the record's first caption in its source file (absent for COCO JSON). */
   line?: number;
+  /** Where a reader given `from: start` yields this record first (absent for COCO JSON). */
+  start?: SourcePosition;
+}
+
+/**
+ * A place in a caption file where a reader can start: the byte offset of a line's first byte and
+ * that line's 1-based number (so that issues still name the file's real lines).
+ */
+export interface SourcePosition {
+  byte: number;
+  line: number;
 }
 
 export interface ReadIssue {
@@ -26,6 +37,10 @@ export interface ReadOptions {
   /** Check that each image file exists (default true). Records whose image is missing are reported
    *  (kind `missing-image`) and not yielded. */
   checkImages?: boolean;
+  /** Start at a record's `start`, as this reader reported it for the same file, instead of at the
+   *  file's beginning: the bytes before it are never read (a distributed ingest worker starts at its
+   *  range's first record: store-range.ts). Line-oriented formats only; COCO refuses it. */
+  from?: SourcePosition;
 }
 
 export class DatasetReadError extends Error {

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import path from "node:path";
 import {
   ingestRangeJobId,
@@ -8,10 +7,10 @@ import {
   type RedisClient,
   type TypedQueue,
 } from "@capflow/common";
-import { DatasetReadError, readDataset, type ReadIssue } from "../datasets/index.ts";
+import { DatasetReadError } from "../datasets/index.ts";
 import { DatasetWriter, type IngestSummary } from "./dataset-writer.ts";
 import { prepareIngest, type IngestOptions } from "./ingest-dataset.ts";
-import { planRanges, RangeDigest, type RecordRange } from "./ranges.ts";
+import { enumerateRanges } from "./enumerate-ranges.ts";
 import { readRangePart } from "./store-range.ts";
 import { claimFirst, seenKey } from "./seen-ids.ts";
 
@@ -54,7 +53,7 @@ export async function ingestDistributed(
   const { store } = deps;
   const { augmentViews, encoderId } = await prepareIngest(store, opts);
   const dir = path.resolve(opts.dir);
-  const plan = await enumerate(dir, opts);
+  const plan = await enumerateRanges(dir, opts);
   const runId = plan.runId;
   const total = plan.ranges.at(-1)?.end ?? 0;
   const jobs = plan.ranges.map((r): { name: string; data: JobInput<"ingest">; opts: { jobId: string } } => ({
@@ -131,45 +130,6 @@ export async function ingestDistributed(
   } finally {
     await writer.dispose();
   }
-}
-
-interface Plan {
-  runId: string;
-  ranges: Array<RecordRange & { digest: string }>;
-  issues: Record<ReadIssue["kind"], number>;
-}
-
-/**
- * Reads the caption files once for the ranges, a digest of each range's image names, the caption
- * files' issues, and the run id: a hash of the dataset's name, format, folder and every record, so the
- * same data always makes the same run and jobs, and changed data a new one. No image is looked at
- * (the workers look for their ranges' images): no file-system call per image here.
- */
-async function enumerate(dir: string, opts: DistributedIngestOptions): Promise<Plan> {
-  const rangeSize = opts.rangeSize ?? 10_000;
-  const issues: Record<ReadIssue["kind"], number> = { malformed: 0, "missing-image": 0, skipped: 0 };
-  const run = createHash("sha256").update(JSON.stringify([opts.dataset, opts.format, dir, rangeSize]));
-  const digests: string[] = [];
-  let digest = new RangeDigest();
-  let count = 0;
-  for await (const record of readDataset(opts.format, dir, {
-    onError: opts.onError,
-    onIssue: (issue) => {
-      issues[issue.kind]++;
-      opts.onIssue?.(issue);
-    },
-    checkImages: false,
-  })) {
-    run.update(`${JSON.stringify([record.image, record.captions, record.split ?? null])}\n`);
-    digest.add(record.image);
-    if (++count % rangeSize === 0) {
-      digests.push(digest.hex());
-      digest = new RangeDigest();
-    }
-  }
-  if (count % rangeSize !== 0) digests.push(digest.hex());
-  const ranges = planRanges(count, rangeSize).map((r) => ({ ...r, digest: digests[r.range]! }));
-  return { runId: `i${run.digest("hex").slice(0, 24)}`, ranges, issues };
 }
 
 /** Whether a range may have failed or vanished: failed jobs, or nothing left to work on. */

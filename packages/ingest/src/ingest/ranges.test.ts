@@ -17,14 +17,25 @@ describe("planRanges", () => {
 });
 
 describe("RangeDigest", () => {
+  const of = (records: Array<{ image: string; captions?: string[]; split?: "train" | "test" }>) => {
+    const d = new RangeDigest();
+    for (const r of records) d.add({ captions: ["a caption"], ...r });
+    return d.hex();
+  };
+
   it("tells two lists of names apart, even when only their order differs", () => {
-    const of = (names: string[]) => {
-      const d = new RangeDigest();
-      for (const n of names) d.add(n);
-      return d.hex();
-    };
-    expect(of(["a.jpg", "b.jpg"])).toBe(of(["a.jpg", "b.jpg"]));
-    expect(of(["a.jpg", "b.jpg"])).not.toBe(of(["b.jpg", "a.jpg"]));
-    expect(of(["ab.jpg"])).not.toBe(of(["a", "b.jpg"]));
+    expect(of([{ image: "a.jpg" }, { image: "b.jpg" }])).toBe(of([{ image: "a.jpg" }, { image: "b.jpg" }]));
+    expect(of([{ image: "a.jpg" }, { image: "b.jpg" }])).not.toBe(
+      of([{ image: "b.jpg" }, { image: "a.jpg" }]),
+    );
+    expect(of([{ image: "ab.jpg" }])).not.toBe(of([{ image: "a" }, { image: "b.jpg" }]));
+  });
+
+  it("tells apart the same images with other captions or another split", () => {
+    const base = of([{ image: "a.jpg", captions: ["a dog", "a cat"] }]);
+    expect(of([{ image: "a.jpg", captions: ["a dog", "a cat"] }])).toBe(base);
+    expect(of([{ image: "a.jpg", captions: ["a dog", "a rat"] }])).not.toBe(base);
+    expect(of([{ image: "a.jpg", captions: ["a dog a cat"] }])).not.toBe(base);
+    expect(of([{ image: "a.jpg", captions: ["a dog", "a cat"], split: "test" }])).not.toBe(base);
   });
 });

@@ -1,4 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
+import type { DatasetRecord } from "../datasets/index.ts";
 
 /** How a dataset's records become ingest jobs: pure functions, tested without I/O. */
 
@@ -20,13 +21,15 @@ export function planRanges(total: number, size: number): RecordRange[] {
 }
 
 /**
- * The sha256 of a range's image names, one per line: the command computes it while it enumerates,
- * the worker while it reads the same records; unequal means the dataset changed in between.
+ * The sha256 of a range's records (image, captions, split), one JSON line each: the command computes
+ * it while it enumerates, the worker while it reads the same records; unequal means the dataset
+ * changed in between, a caption as much as an image name (the worker's part, not the plan, carries
+ * the captions into the manifest).
  */
 export class RangeDigest {
   private readonly hash: Hash = createHash("sha256");
-  add(image: string): void {
-    this.hash.update(`${image}\n`);
+  add(record: Pick<DatasetRecord, "image" | "captions" | "split">): void {
+    this.hash.update(`${JSON.stringify([record.image, record.captions, record.split ?? null])}\n`);
   }
   hex(): string {
     return this.hash.digest("hex");

@@ -39,19 +39,19 @@ export async function readRangePart(store: ObjectStore, runId: string, range: nu
   return RangePart.parse(await getJson(store, keys.ingestPart(runId, range)));
 }
 
-/** The reader's records `[start, end)`, and the digest of their image names once read. */
+/** `count` records of the reader after skipping `skip`, and the digest of those records once read. */
 async function* slice(
   records: AsyncIterable<DatasetRecord>,
-  start: number,
-  end: number,
+  skip: number,
+  count: number,
   digest: RangeDigest,
 ): AsyncGenerator<DatasetRecord> {
   let index = 0;
   for await (const record of records) {
-    if (index++ < start) continue;
-    digest.add(record.image);
+    if (index++ < skip) continue;
+    digest.add(record);
     yield record;
-    if (index >= end) return;
+    if (index >= skip + count) return;
   }
 }
 
@@ -61,8 +61,12 @@ async function* slice(
  * redone range stores nothing new (HEAD first) and rewrites the same part.
  *
  * Records are counted as the reader yields them without looking at images (the command enumerated
- * them so), and only this range's images are looked for: skipping to `start` parses caption lines
- * but costs no file-system call per skipped record.
+ * them so), and only this range's images are looked for. A line-oriented caption file is read from
+ * the range's first record (`job.from`, taken by the command at a record's start, so a Flickr8k
+ * image's five lines are never split) and no further than its last: every range costs its own lines,
+ * where reading from the file's beginning made the last of N/R ranges parse all N records (O(N²/R)
+ * for the dataset; docs/benchmarks.md has the figures). COCO has no `from` (one JSON document,
+ * parsed whole): its ranges read from the beginning and skip `start` records.
  */
 export async function storeRange(
   store: ObjectStore,
@@ -80,9 +84,14 @@ export async function storeRange(
   let seen = 0;
   const counted = (async function* () {
     for await (const record of slice(
-      readDataset(job.format, job.dir, { onError: "skip", onIssue: () => {}, checkImages: false }),
-      job.start,
-      job.end,
+      readDataset(job.format, job.dir, {
+        onError: "skip",
+        onIssue: () => {},
+        checkImages: false,
+        ...(job.from ? { from: job.from } : {}),
+      }),
+      job.from ? 0 : job.start,
+      job.end - job.start,
       digest,
     )) {
       seen++;
