@@ -49,6 +49,9 @@ export class PipelineFixture {
     // Redis is stopped on purpose in these tests: connection errors are expected, not news.
     f.producer.on("error", () => undefined);
     f.queue = createQueue("features", { connection: f.producer, prefix: f.prefix });
+    // The queue re-emits its connection's errors; with no listener BullMQ prints each one
+    // (an ECONNREFUSED stack trace in the test's stderr at every Redis restart).
+    f.queue.on("error", () => undefined);
     return f;
   }
 
