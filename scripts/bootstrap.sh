@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what capflow needs on a fresh Debian/Ubuntu machine with Node 20+: pnpm, the workspace's
+# Installs what capflow needs on a fresh Debian/Ubuntu machine with Node 22.13+ (20.19+ works): pnpm, the workspace's
 # packages, and redis-server (via apt when missing and running as root; else a clear message).
 # Sourced by ./capflow and scripts/test.sh; idempotent and quiet when everything is there.
 set -euo pipefail

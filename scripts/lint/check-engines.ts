@@ -6,7 +6,8 @@ import YAML from "yaml";
 /**
  * The Node version capflow states (the Dockerfiles' NODE_VERSION, package.json's engines) must be
  * accepted by the `engines.node` of every package in pnpm-lock.yaml. Node 20 (end of life) was
- * shipped while commander@15 declared node >= 22.12: this check makes that a CI failure.
+ * shipped while commander@15 declared node >= 22.12: this check makes that a CI failure. The README's
+ * stated version is checked the same way.
  * Usage: tsx scripts/lint/check-engines.ts  (exit 1 and a list of packages when one refuses).
  */
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -20,9 +21,17 @@ function dockerNode(file: string): string {
   return m[1]!;
 }
 
+/** The version the README's quick start states ("with Node 22.13+"), as x.y.0. */
+function readmeNode(): string {
+  const m = /with Node (\d+)\.(\d+)\+/.exec(fs.readFileSync(path.join(ROOT, "README.md"), "utf8"));
+  if (!m) throw new Error('README.md: no "with Node <major>.<minor>+" in the quick start');
+  return `${m[1]}.${m[2]}.0`;
+}
+
 const versions = new Map<string, string>([
   ["deploy/docker/Dockerfile", dockerNode("deploy/docker/Dockerfile")],
   ["deploy/docker/Dockerfile.gpu", dockerNode("deploy/docker/Dockerfile.gpu")],
+  ["README.md", readmeNode()],
 ]);
 const rootRange = (
   JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
