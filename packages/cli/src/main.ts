@@ -30,7 +30,7 @@ const program = new Command()
   .addHelpText(
     "after",
     "\nConfiguration comes from CAPFLOW_* environment variables; see .env.example.\n" +
-      "Start here: capflow demo   (the whole pipeline on a small dataset, about 5 minutes)",
+      "Start here: capflow demo   (the whole pipeline on a small dataset, about 9 minutes on 2 cores)",
   );
 
 program.hook("preAction", (_root, action) => {

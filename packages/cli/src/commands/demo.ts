@@ -4,7 +4,7 @@ import { positiveInt } from "./up.ts";
 export function registerDemo(program: Command): void {
   program
     .command("demo")
-    .summary("run the whole pipeline end to end on the offline emoji dataset (~5 min)")
+    .summary("run the whole pipeline end to end on the offline emoji dataset (~9 min on 2 cores)")
     .description(
       "The whole pipeline on this machine, as separate processes: build the emoji image-caption dataset\n" +
         "from npm packages, start Redis (a private one unless --redis), feature workers, a trainer, a\n" +
