@@ -22,7 +22,8 @@ import {
  */
 export interface BuildEmojiOptions {
   /** `ci`: ~60 emoji present in every style (a few hundred images, seconds). `demo`: 300 such emoji
-   *  (~1,800 images; sized so `capflow demo` ends in about 5 minutes on 2 idle cores, measured 296 s with 25 epochs). `default`: every
+   *  (~1,800 images; sized so `capflow demo` ends within 10 minutes on 2 idle cores: 541 s measured with
+   *  25 epochs, one augmented view per training image and the check sets). `default`: every
    *  emoji (~1,900) in every style that has it. `full`: default plus skin-tone variants. */
   size: "ci" | "demo" | "default" | "full";
   /** Draw every style at 64 px and upscale, so that no style is recognisable by its sharpness. */
