@@ -6,7 +6,7 @@ import { freePort, getJson, keys, readDatasetInfo, S3Store } from "@capflow/comm
 import { drawImage, writeJsonlDataset } from "../support/images.ts";
 import { checkLedger } from "../support/fault/ledger.ts";
 import { productionTree, startRole, type Role } from "../support/production-tree.ts";
-import { freshPrefix, redisUrl, s3StoreOptions, tempDir } from "../support/services.ts";
+import { freshPrefix, redisUrl, s3Env, s3StoreOptions, tempDir } from "../support/services.ts";
 import { waitFor } from "../support/wait-for.ts";
 
 /**
@@ -51,14 +51,7 @@ function nodeEnv(home: string, extra: Record<string, string> = {}): Record<strin
     CAPFLOW_LOG_LEVEL: "warn",
     CAPFLOW_REDIS_URL: redisUrl(),
     CAPFLOW_QUEUE_PREFIX: prefix,
-    CAPFLOW_STORE: "s3",
-    CAPFLOW_S3_BUCKET: s3.bucket,
-    CAPFLOW_S3_ENDPOINT: s3.endpoint!,
-    CAPFLOW_S3_REGION: s3.region,
-    CAPFLOW_S3_FORCE_PATH_STYLE: "true",
-    CAPFLOW_S3_ACCESS_KEY_ID: s3.accessKeyId!,
-    CAPFLOW_S3_SECRET_ACCESS_KEY: s3.secretAccessKey!,
-    CAPFLOW_S3_PREFIX: s3.prefix!,
+    ...s3Env(s3),
     ...extra,
   };
 }

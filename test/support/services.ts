@@ -43,6 +43,20 @@ export function s3StoreOptions(): S3StoreOptions {
   };
 }
 
+/** The CAPFLOW_* settings that point a child process at the S3 store `opts` describes. */
+export function s3Env(opts: S3StoreOptions): Record<string, string> {
+  return {
+    CAPFLOW_STORE: "s3",
+    CAPFLOW_S3_BUCKET: opts.bucket,
+    CAPFLOW_S3_ENDPOINT: opts.endpoint!,
+    CAPFLOW_S3_REGION: opts.region,
+    CAPFLOW_S3_FORCE_PATH_STYLE: String(opts.forcePathStyle),
+    CAPFLOW_S3_ACCESS_KEY_ID: opts.accessKeyId!,
+    CAPFLOW_S3_SECRET_ACCESS_KEY: opts.secretAccessKey!,
+    CAPFLOW_S3_PREFIX: opts.prefix ?? "",
+  };
+}
+
 /** The S3 store on the loopback s3rver, under a fresh key prefix. */
 export function s3Store(): S3Store {
   return new S3Store(s3StoreOptions());

@@ -19,6 +19,7 @@ import {
   freshPrefix,
   localStore,
   redisUrl,
+  s3Env,
   s3StoreOptions,
   tempDir,
 } from "../../../test/support/services.ts";
@@ -117,13 +118,7 @@ describe("capflow ingest --distribute with 3 ingest worker processes", () => {
       CAPFLOW_REDIS_URL: redisUrl(),
       CAPFLOW_QUEUE_PREFIX: freshPrefix(),
       CAPFLOW_LOG_LEVEL: "info",
-      CAPFLOW_STORE: "s3",
-      CAPFLOW_S3_BUCKET: s3.bucket,
-      CAPFLOW_S3_ENDPOINT: s3.endpoint!,
-      CAPFLOW_S3_FORCE_PATH_STYLE: "true",
-      CAPFLOW_S3_ACCESS_KEY_ID: s3.accessKeyId!,
-      CAPFLOW_S3_SECRET_ACCESS_KEY: s3.secretAccessKey!,
-      CAPFLOW_S3_PREFIX: s3.prefix!,
+      ...s3Env(s3),
       // A killed worker's range is redone within seconds, not BullMQ's default minute.
       CAPFLOW_INGEST_LOCK_SECONDS: "2",
       CAPFLOW_INGEST_STALLED_INTERVAL_SECONDS: "1",

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { DatasetFormat } from "@capflow/common";
 import { readDataset, type ReadIssue, type ReadOptions, type SourcePosition } from "../datasets/index.ts";
-import { planRanges, RangeDigest, type RecordRange } from "./ranges.ts";
+import { planRanges, RangeDigest, recordLine, type RecordRange } from "./ranges.ts";
 
 export interface EnumerateOptions {
   dataset: string;
@@ -43,9 +43,10 @@ export async function enumerateRanges(dir: string, opts: EnumerateOptions): Prom
     },
     checkImages: false,
   })) {
-    run.update(`${JSON.stringify([record.image, record.captions, record.split ?? null])}\n`);
+    const line = recordLine(record);
+    run.update(line);
     if (count % rangeSize === 0) starts.push(record.start);
-    digest.add(record);
+    digest.addLine(line);
     if (++count % rangeSize === 0) {
       digests.push(digest.hex());
       digest = new RangeDigest();

@@ -20,6 +20,11 @@ export function planRanges(total: number, size: number): RecordRange[] {
   return ranges;
 }
 
+/** A record as one JSON line: what the run id and the range digests hash. */
+export function recordLine(record: Pick<DatasetRecord, "image" | "captions" | "split">): string {
+  return `${JSON.stringify([record.image, record.captions, record.split ?? null])}\n`;
+}
+
 /**
  * The sha256 of a range's records (image, captions, split), one JSON line each: the command computes
  * it while it enumerates, the worker while it reads the same records; unequal means the dataset
@@ -29,7 +34,11 @@ export function planRanges(total: number, size: number): RecordRange[] {
 export class RangeDigest {
   private readonly hash: Hash = createHash("sha256");
   add(record: Pick<DatasetRecord, "image" | "captions" | "split">): void {
-    this.hash.update(`${JSON.stringify([record.image, record.captions, record.split ?? null])}\n`);
+    this.addLine(recordLine(record));
+  }
+  /** Adds a record already written by {@link recordLine} (the command hashes it into the run id too). */
+  addLine(line: string): void {
+    this.hash.update(line);
   }
   hex(): string {
     return this.hash.digest("hex");
